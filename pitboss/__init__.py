@@ -1,0 +1,1 @@
+"""Composition root: the `pitboss` command line and, later, settings and app wiring."""

@@ -1,0 +1,1 @@
+"""Regulator-facing API, access security, reports and delivery, audit trail."""

@@ -1,0 +1,1 @@
+"""`/sandbox/regulator/*`: the regulator API over synthetic data, plus validators."""

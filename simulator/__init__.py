@@ -1,0 +1,1 @@
+"""Synthetic casino population with labelled typologies and the backtest runner."""
