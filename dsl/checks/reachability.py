@@ -62,7 +62,7 @@ class _Bounds:
         if name in self.values:
             v = as_float(self.values[name])
             return _ANY if v is None else (v, v)
-        if name in self.ctx.defines and name not in self._expanding:
+        if name in self.ctx.defines and name not in self._expanding | self.ctx.recursive_defines:
             self._expanding.add(name)
             try:
                 return self.of(self.ctx.defines[name].body)
@@ -133,7 +133,7 @@ class _Finder:
                 if verdict is False and report:
                     self._report(e, never=True)
                 return verdict is False
-            case ast.Name(name=n) if n in self.ctx.defines:
+            case ast.Name(name=n) if n in self.ctx.defines and n not in self.ctx.recursive_defines:
                 return self.never(self.ctx.defines[n].body, report)
             case _:
                 return False

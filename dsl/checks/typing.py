@@ -45,6 +45,7 @@ from dsl.vocabulary import (
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_LONE_BRACE = re.compile(r"[{}]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Scope:
     window_filter: bool = False  # inside an aggregate's `where`: only that event's fields
     span_event: str | None = None  # inside an absence step: totals over the gap allowed
     constant: str | None = None  # a value fixed per market; names what it is for messages
+    in_step: bool = False  # inside a sequence step's condition: about that one event
 
 
 class TypeChecker:
@@ -559,6 +561,15 @@ class TypeChecker:
             )
             return UNKNOWN
         span_total = node.over is None and scope.span_event is not None
+        if scope.in_step and not span_total:
+            rep.error(
+                Code.AGGREGATE_MISUSE,
+                "a step's condition is about that one event; put windowed aggregates in the "
+                "rule's `when`, or use a total over the gap in an absence step (`!bet where "
+                "sum(amount) >= …`)",
+                node.span,
+            )
+            return UNKNOWN
         if node.over is None and not span_total:
             rep.error(
                 Code.AGGREGATE_WITHOUT_WINDOW,
@@ -738,6 +749,7 @@ class TypeChecker:
                 events=(event,),
                 steps=dict(bound),
                 span_event=event if step.absent else None,
+                in_step=True,
             )
             if step.where is not None:
                 if step.absent:
@@ -813,14 +825,21 @@ class TypeChecker:
         dotted = {f"player.{p}" for p in PROFILE}
         for step, event in self.step_events.items():
             dotted |= {f"{step}.{f}" for f in fields_of(event)}
+        line, first = rule.reason.span.line, rule.reason.span.col + 1
         for m in _PLACEHOLDER.finditer(text):
             name = m.group(1)
             if name is None:
                 continue
             name = name.strip()
-            col = rule.reason.span.col + 1 + m.start()
-            span = ast.Span(rule.reason.span.line, col, rule.reason.span.line, col + len(m[0]))
-            if name in self.expl.ambiguous:
+            col = first + m.start()
+            span = ast.Span(line, col, line, col + len(m[0]))
+            if not name:
+                self.rep.error(
+                    Code.UNKNOWN_PLACEHOLDER,
+                    "an empty `{}` in a reason; name a value, e.g. {count}",
+                    span,
+                )
+            elif name in self.expl.ambiguous:
                 self.rep.error(
                     Code.AMBIGUOUS_PLACEHOLDER,
                     f"`{{{name}}}` could be any of the rule's {name}(…) aggregates; name the "
@@ -831,6 +850,13 @@ class TypeChecker:
                 self.rep.unknown(
                     Code.UNKNOWN_PLACEHOLDER, "value in reason", name, span, known | dotted
                 )
+        for m in _LONE_BRACE.finditer(_PLACEHOLDER.sub(lambda m: "_" * len(m[0]), text)):
+            col = first + m.start()
+            self.rep.error(
+                Code.UNKNOWN_PLACEHOLDER,
+                f"a lone `{m[0]}` in a reason; write `{m[0] * 2}` for the brace itself",
+                ast.Span(line, col, line, col + 1),
+            )
 
 
 _MONEY_NUMBER = {
