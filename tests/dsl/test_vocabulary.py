@@ -14,6 +14,7 @@ from dsl.vocabulary import (
     PROFILE,
     PROFILE_RANGES,
     REQUIRED,
+    Market,
     countries,
     currencies,
     fields_of,
@@ -22,8 +23,8 @@ from dsl.vocabulary import (
 
 
 @pytest.mark.parametrize("market", list(MARKETS.values()), ids=list(MARKETS))
-def test_market_currency_is_iso_4217(market: object) -> None:
-    assert getattr(market, "currency") in currencies()
+def test_market_currency_is_iso_4217(market: Market) -> None:
+    assert market.currency in currencies()
 
 
 @pytest.mark.parametrize(("key", "field"), list(KEYS.items()))
