@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from dsl.errors import Issue
@@ -34,12 +33,17 @@ def render_all(issues: Iterable[Issue], source: str | None) -> str:
 
 
 def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """The nearest candidate by edit distance, if it is close enough to be a typo."""
-    pool = [c for c in candidates if c != word]
+    """The nearest candidate by edit distance, if close enough to be a typo.
+
+    Ties go to a candidate that differs only in case, then alphabetically, so the hint
+    never depends on the order candidates come in."""
+    pool = sorted({c for c in candidates if c != word})
     if not pool:
         return None
-    candidate, distance, _ = process.extractOne(word, pool, scorer=Levenshtein.distance)
+    lowered = word.lower()
+    ranked = sorted((Levenshtein.distance(word, c), c.lower() != lowered, c) for c in pool)
+    distance, case_only_differs, candidate = ranked[0][0], not ranked[0][1], ranked[0][2]
     limit = max(1, min(3, len(word) // 3 + 1))
-    if distance <= limit or candidate.lower() == word.lower():
-        return str(candidate)
+    if distance <= limit or case_only_differs:
+        return candidate
     return None

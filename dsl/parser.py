@@ -7,11 +7,11 @@ position and the expected tokens in words; known mistakes get a label of their o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -25,6 +25,19 @@ _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
+class _WholeWords:
+    """Post-lexer that only asks the contextual lexer to keep NAME in every state.
+
+    Where no name is expected, a keyword would otherwise match the start of a longer word
+    (`whenever` read as `when` `ever`); with NAME always in play, a whole word is a keyword
+    only if it is exactly one, and anything else is reported as the word it is."""
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return stream
+
+
 @cache
 def _lark() -> Lark:
     grammar = files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
@@ -32,6 +45,8 @@ def _lark() -> Lark:
         grammar,
         parser="lalr",
         lexer="contextual",
+        start=["start", "expr_only"],
+        postlex=_WholeWords(),
         propagate_positions=True,
         maybe_placeholders=True,
         cache=False,
@@ -40,27 +55,31 @@ def _lark() -> Lark:
 
 def parse(text: str, path: str = "<policy>") -> ast.Policy:
     """Parse policy source. Raises `PolicySyntaxError` with one located issue."""
+    policy = _parse(text, path, "start")
+    assert isinstance(policy, ast.Policy)
+    return policy
+
+
+def parse_expr(text: str, path: str = "<expr>") -> ast.Expr:
+    """Parse a lone expression (for tools and tests); positions are within `text`."""
+    return cast(ast.Expr, _parse(text, path, "expr_only"))
+
+
+def _parse(text: str, path: str, start: str) -> Any:
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, start=start)
     except UnexpectedInput as exc:
-        raise PolicySyntaxError([_syntax_issue(exc, text, path)]) from None
+        raise PolicySyntaxError([_syntax_issue(exc, text, path, start)]) from None
     builder = _Builder(path)
     try:
-        policy = builder.transform(tree)
+        node = builder.transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, _BuildError):
             raise PolicySyntaxError([exc.orig_exc.issue]) from None
         raise
     if builder.issues:
         raise PolicySyntaxError(builder.issues)
-    assert isinstance(policy, ast.Policy)
-    return policy
-
-
-def parse_expr(text: str) -> ast.Expr:
-    """Parse a lone expression (used by tools and tests); positions are relative to it."""
-    policy = parse(f"policy _ version 1\ndefine _ = {text}")
-    return policy.defines[0].body
+    return node
 
 
 def parse_duration(text: str) -> int:
@@ -348,6 +367,9 @@ class _Builder(Transformer[Token, Any]):
         return ast.Decide(tuple(bands), otherwise, _meta_span(meta))
 
     # -- tests
+    def expr_only(self, meta: Any, c: list[Any]) -> ast.Expr:
+        return cast(ast.Expr, c[0])
+
     def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
         return ast.Assign(_ident(c[0]), c[1], _meta_span(meta))
 
@@ -512,7 +534,9 @@ def _expected_words(expected: set[str]) -> str:
 
 
 def _label(exc: UnexpectedInput) -> str | None:
-    parse_fn: Callable[[str], Tree[Token]] = _lark().parse
+    def parse_fn(text: str) -> Tree[Token]:
+        return _lark().parse(text, start="start")
+
     try:
         label = exc.match_examples(parse_fn, SYNTAX_LABELS, use_accepts=True)
     except UnexpectedInput:
@@ -520,7 +544,7 @@ def _label(exc: UnexpectedInput) -> str | None:
     return label if isinstance(label, str) else None
 
 
-def _syntax_issue(exc: UnexpectedInput, text: str, path: str) -> Issue:
+def _syntax_issue(exc: UnexpectedInput, text: str, path: str, start: str) -> Issue:
     line, col = exc.line, exc.column
     hint: str | None = None
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
@@ -535,11 +559,15 @@ def _syntax_issue(exc: UnexpectedInput, text: str, path: str) -> Issue:
         message = f"unexpected `{tok}`; expected {_expected_words(expected)}"
         code = Code.SYNTAX
         span = _tok_span(tok)
-        label = _label(exc)
+        label = _label(exc) if start == "start" else None
         if label:
             message = f"{label} (found `{tok}`)"
         if tok.type in {"NAME", "CURRENCY"}:
-            hint = suggest(str(tok), _keywords(expected))
+            keywords = _keywords(expected)
+            hint = suggest(str(tok), keywords) or next(
+                (k for k in sorted(keywords, key=len, reverse=True) if str(tok).startswith(k)),
+                None,
+            )
     else:
         assert isinstance(exc, UnexpectedCharacters)
         char = exc.char

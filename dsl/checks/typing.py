@@ -148,7 +148,8 @@ class TypeChecker:
         if value.millis > MAX_WINDOW_MS:
             self.rep.warning(
                 Code.WINDOW_TOO_LONG,
-                f"{what} of {value} is longer than the {MAX_WINDOW_MS // 86_400_000} days "
+                f"{what} of {format_expr(expr)} is longer than the "
+                f"{MAX_WINDOW_MS // 86_400_000} days "
                 "the engine keeps state for",
                 expr.span,
             )
@@ -453,7 +454,7 @@ class TypeChecker:
                 Code.INVALID_COUNTRY,
                 f'"{node.value}" is not an ISO 3166 country code (two capital letters, e.g. "MT")',
                 node.span,
-                hint=f'"{upper}"' if upper in countries() else None,
+                hint=upper if upper in countries() else None,
             )
 
     def _country_members(self, container: ast.Expr) -> None:
@@ -461,13 +462,17 @@ class TypeChecker:
             for item in container.items:
                 if isinstance(item, ast.String):
                     self._country_literal(item)
-        elif isinstance(container, ast.Name) and container.name in self.ctx.list_values:
-            _, values = self.ctx.list_values[container.name]
+        elif isinstance(container, ast.Name):
+            if container.name in self.ctx.list_values:
+                values = self.ctx.list_values[container.name][1]
+            else:
+                held = self.values.get(container.name, ())
+                values = held if isinstance(held, tuple) else ()
             bad = [v for v in values if isinstance(v, str) and v not in countries()]
             if bad:
                 self.rep.error(
                     Code.INVALID_COUNTRY,
-                    f"list `{container.name}` is compared with a country but holds "
+                    f"`{container.name}` is compared with a country but holds "
                     f"`{bad[0]}`, which is not an ISO 3166 country code",
                     container.span,
                 )
