@@ -81,7 +81,9 @@ LIST_ELEMENTS = ("int", "float", "string", "country")
 
 def describe(t: Type) -> str:
     """How a type is named in messages to a policy author."""
-    if t.kind is Kind.INT or t.kind is Kind.FLOAT:
+    if t.kind is Kind.INT:
+        return "a whole number"
+    if t.kind is Kind.FLOAT:
         return "a number"
     if t.kind is Kind.MONEY:
         return f"money in {t.currency}" if t.currency else "money"

@@ -95,11 +95,19 @@ class Explanation:
 
     names: dict[str, Type] = field(default_factory=dict)
     ambiguous: set[str] = field(default_factory=set)
+    # name → the aggregate node that gave it; a define used twice is the same node.
+    sources: dict[str, int] = field(default_factory=dict)
 
-    def add(self, name: str, t: Type, *, explicit: bool) -> None:
-        if name in self.names and not explicit:
+    def add(self, name: str, t: Type, node: object, *, explicit: bool) -> bool:
+        """Record a value; False if an explicit name is already taken by another one."""
+        known = self.sources.get(name)
+        if known is not None and known != id(node):
+            if explicit:
+                return False
             self.ambiguous.add(name)
         self.names[name] = t
+        self.sources[name] = id(node)
+        return True
 
 
 @dataclass

@@ -127,7 +127,15 @@ class _Finder:
                     self.never(b, True)
                 return both
             case ast.Not(operand=o):
-                return self.always(o, report=False)
+                dead = self.always(o, report=False)
+                if dead and report:
+                    self.ctx.reporter.error(
+                        Code.UNREACHABLE_CONDITION,
+                        f"`{format_expr(e)}` can never be true: what it negates always "
+                        "holds, so this rule never fires",
+                        e.span,
+                    )
+                return dead
             case ast.Compare(op=op, left=left, right=right):
                 verdict = _verdict(op, self.bounds.of(left), self.bounds.of(right))
                 if verdict is False and report:
@@ -146,7 +154,15 @@ class _Finder:
                     self._report(e, never=False)
                 return verdict is True
             case ast.Not(operand=o):
-                return self.never(o, report=False)
+                holds = self.never(o, report=False)
+                if holds and report:
+                    self.ctx.reporter.warning(
+                        Code.ALWAYS_TRUE,
+                        f"`{format_expr(e)}` is always true: what it negates never holds, "
+                        "so it filters nothing",
+                        e.span,
+                    )
+                return holds
             case _:
                 return False
 
@@ -199,4 +215,17 @@ def check_reachability(ctx: CheckContext) -> None:
             for cond in (rule.on.where, rule.when):
                 if cond is not None and not finder.never(cond, report=True):
                     finder.warn_always(cond)
+            exempt = rule.except_
+            if exempt is not None and finder.always(exempt, report=False):
+                ctx.reporter.error(
+                    Code.UNREACHABLE_CONDITION,
+                    f"the exception `{format_expr(exempt)}` always holds, so this rule never fires",
+                    exempt.span,
+                )
+            elif exempt is not None and finder.never(exempt, report=False):
+                ctx.reporter.warning(
+                    Code.ALWAYS_TRUE,
+                    f"the exception `{format_expr(exempt)}` never holds, so it exempts nothing",
+                    exempt.span,
+                )
     ctx.reporter.market = None

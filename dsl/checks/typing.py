@@ -14,7 +14,7 @@ from dsl import ast
 from dsl.checks.context import CheckContext, Explanation
 from dsl.diagnostics import suggest
 from dsl.errors import Code
-from dsl.format import format_expr
+from dsl.format import format_expr, format_string
 from dsl.types import (
     BOOL,
     DURATION,
@@ -40,6 +40,7 @@ from dsl.vocabulary import (
     MAX_WINDOW_MS,
     PROFILE,
     countries,
+    currencies,
     fields_of,
 )
 
@@ -162,7 +163,8 @@ class TypeChecker:
             case ast.Number(value=v):
                 return INT if isinstance(v, int) else FLOAT
             case ast.Money(currency=c):
-                return money(c)
+                # An unknown currency was reported by the literals pass; don't cascade.
+                return money(c) if c in currencies() else UNKNOWN
             case ast.Duration():
                 return DURATION
             case ast.String():
@@ -282,7 +284,9 @@ class TypeChecker:
         declared = self.ctx.param_types.get(name, UNKNOWN)
         value = self.values.get(name)
         if declared.kind is Kind.MONEY:
-            return money(value.currency) if isinstance(value, MoneyValue) else UNKNOWN
+            if isinstance(value, MoneyValue) and value.currency in currencies():
+                return money(value.currency)
+            return UNKNOWN
         return declared
 
     def _define(self, name: str, scope: Scope) -> Type:
@@ -319,6 +323,15 @@ class TypeChecker:
                 )
                 return UNKNOWN
             return PROFILE[name]
+        if scope.window_filter and base in scope.current and base not in scope.events:
+            rep.error(
+                Code.WINDOW_FILTER_SCOPE,
+                f"a window's `where` sees only the fields of the events it counts "
+                f"({_events_phrase(scope.events)}) and params; `{base}.{name}` of the current "
+                "event is not available there",
+                node.span,
+            )
+            return UNKNOWN
         event = scope.steps.get(base) or (base if base in scope.events else None)
         if event is not None:
             fields = fields_of(event)
@@ -442,7 +455,7 @@ class TypeChecker:
         self.rep.error(
             Code.TYPE_MISMATCH,
             f"`{format_expr(node.item)}` is {describe(item)} but `{format_expr(container)}` "
-            f"holds {describe(elem)} values",
+            f"holds values of type {elem}",
             node.span,
         )
         return BOOL
@@ -469,13 +482,27 @@ class TypeChecker:
                 held = self.values.get(container.name, ())
                 values = held if isinstance(held, tuple) else ()
             bad = [v for v in values if isinstance(v, str) and v not in countries()]
-            if bad:
+            written = self._param_literal(container.name, bad[0]) if bad else None
+            if written is not None:
+                self._country_literal(written)
+            elif bad:
                 self.rep.error(
                     Code.INVALID_COUNTRY,
                     f"`{container.name}` is compared with a country but holds "
                     f"`{bad[0]}`, which is not an ISO 3166 country code",
                     container.span,
                 )
+
+    def _param_literal(self, param: str, value: str) -> ast.String | None:
+        """Where the param's value in this market writes the string `value`."""
+        override = self.ctx.overrides.get(self.market, {}).get(param)
+        decl = self.ctx.params.get(param)
+        expr = override.value if override else decl.default if decl else None
+        if expr is None:
+            return None
+        return next(
+            (n for n in ast.walk(expr) if isinstance(n, ast.String) and n.value == value), None
+        )
 
     def _currency_mismatch(
         self, node: ast.Expr, left: ast.Expr, lt: Type, right: ast.Expr, rt: Type
@@ -490,10 +517,12 @@ class TypeChecker:
 
     def _money_vs_number(self, node: ast.Expr, lt: Type, rt: Type) -> None:
         cur = lt.currency or rt.currency or self.base
+        number = next((x for x in ast.children(node) if isinstance(x, ast.Number)), None)
         self.rep.error(
             Code.MONEY_VS_NUMBER,
-            f"money cannot meet a plain number here; give the number a currency, e.g. 500 {cur}",
+            "money cannot meet a plain number here; give the number a currency",
             node.span,
+            hint=f"{format_expr(number)} {cur}" if number is not None else None,
         )
 
     def _duration_without_unit(self, node: ast.Expr) -> None:
@@ -597,7 +626,13 @@ class TypeChecker:
             self._by(node, events, scope)
         # Registered even when broken, so `{alias}` and `expect rule.alias` do not cascade.
         name = node.alias.name if node.alias else func
-        self.expl.add(name, result, explicit=node.alias is not None)
+        if not self.expl.add(name, result, node, explicit=node.alias is not None):
+            assert node.alias is not None
+            rep.error(
+                Code.DUPLICATE_NAME,
+                f"`{name}` already names another value of this rule; pick another name",
+                node.alias.span,
+            )
         return result
 
     def _target(self, node: ast.Call) -> tuple[tuple[str, ...], Type | None]:
@@ -706,7 +741,7 @@ class TypeChecker:
                 node.by.span,
             )
         current = [ev for ev in scope.current if field_name not in fields_of(ev)]
-        if current:
+        if current and current != lacking:
             self.rep.error(
                 Code.KEY_NOT_ON_EVENT,
                 f"the rule is on {_events_phrase(current)}, which has no `{field_name}` to "
@@ -831,13 +866,17 @@ class TypeChecker:
         for step, event in self.step_events.items():
             dotted |= {f"{step}.{f}" for f in fields_of(event)}
         line, first = rule.reason.span.line, rule.reason.span.col + 1
+
+        def column(i: int) -> int:
+            return first + len(format_string(text[:i])) - 2
+
         for m in _PLACEHOLDER.finditer(text):
             name = m.group(1)
             if name is None:
                 continue
             name = name.strip()
-            col = first + m.start()
-            span = ast.Span(line, col, line, col + len(m[0]))
+            col = column(m.start())
+            span = ast.Span(line, col, line, column(m.end()))
             if not name:
                 self.rep.error(
                     Code.UNKNOWN_PLACEHOLDER,
@@ -856,7 +895,7 @@ class TypeChecker:
                     Code.UNKNOWN_PLACEHOLDER, "value in reason", name, span, known | dotted
                 )
         for m in _LONE_BRACE.finditer(_PLACEHOLDER.sub(lambda m: "_" * len(m[0]), text)):
-            col = first + m.start()
+            col = column(m.start())
             self.rep.error(
                 Code.UNKNOWN_PLACEHOLDER,
                 f"a lone `{m[0]}` in a reason; write `{m[0] * 2}` for the brace itself",
