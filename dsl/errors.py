@@ -77,6 +77,7 @@ class Code(StrEnum):
     AMBIGUOUS_PLACEHOLDER = "PB510"
     BAD_TEST = "PB511"
     INERT_RULE = "PB512"
+    UNUSED_DEFINE = "PB513"
     # 6xx — files a policy reads
     LIST_FILE = "PB601"
     TOO_MANY_PROBLEMS = "PB699"

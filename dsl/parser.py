@@ -481,6 +481,9 @@ SYNTAX_LABELS: dict[str, list[str]] = {
         _P + "define x = count(deposit over 24h where amount > 5)",
         _P + "define x = count(deposit by device where amount > 5)",
         _P + "define x = count(deposit over 24h by device)",
+        _P + "rule r { on deposit when count(deposit over 24h where amount > 5) > 1 }",
+        _P + "rule r { on deposit when count(deposit by device where amount > 5) > 1 }",
+        _P + "rule r { on deposit when count(deposit over 24h by device) > 1 }",
     ],
     "money is an amount then an upper-case ISO currency code, e.g. `2000 EUR`": [
         _P + "param x: money = 2000 eur",
@@ -512,6 +515,10 @@ def _describe(terminal: str) -> str:
     except KeyError:
         return terminal.lower()
     return f"`{pattern.value}`"
+
+
+def _all_keywords() -> frozenset[str]:
+    return frozenset(_keywords({t.name for t in _lark().terminals}))
 
 
 def _keywords(expected: set[str]) -> list[str]:
@@ -587,3 +594,6 @@ def _syntax_issue(exc: UnexpectedInput, text: str, path: str, start: str) -> Iss
 def _end_position(text: str) -> tuple[int, int]:
     lines = text.rstrip().splitlines() or [""]
     return len(lines), len(lines[-1]) + 1
+
+
+KEYWORDS = _all_keywords()

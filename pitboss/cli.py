@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import dsl
@@ -14,13 +15,24 @@ from dsl.errors import Issue, PolicySyntaxError
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-def _policy_files(paths: Sequence[str]) -> Iterator[Path]:
+class UsageError(Exception):
+    pass
+
+
+def _policy_files(paths: Sequence[str]) -> list[Path]:
+    """The files named, and the .pol files under the folders named."""
+    files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(path.rglob("*.pol"))
+            files.extend(sorted(path.rglob("*.pol")))
+        elif path.exists():
+            files.append(path)
         else:
-            yield path
+            raise UsageError(f"no such file or folder: {raw}")
+    if not files:
+        raise UsageError(f"no .pol files in {' '.join(paths)}")
+    return files
 
 
 def _issues_of(path: Path, text: str) -> list[Issue]:
@@ -48,17 +60,20 @@ def _issue_json(issue: Issue) -> str:
     )
 
 
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return exc.strerror or str(exc)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    files = list(_policy_files(args.paths))
-    if not files:
-        print(f"pitboss check: no .pol files in {' '.join(args.paths)}", file=sys.stderr)
-        return EXIT_USAGE
+    files = _policy_files(args.paths)
     errors = warnings = 0
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            print(f"{path}: error cannot read the file: {exc.strerror}", file=sys.stderr)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: error cannot read the file: {_reason(exc)}", file=sys.stderr)
             errors += 1
             continue
         issues = _issues_of(path, text)
@@ -82,7 +97,12 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     prints, and the author decides."""
     status = EXIT_OK
     for path in _policy_files(args.paths):
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: error cannot read the file: {_reason(exc)}", file=sys.stderr)
+            status = EXIT_PROBLEMS
+            continue
         try:
             formatted = dsl.format_policy(dsl.parse(text, str(path)))
         except PolicySyntaxError as exc:
@@ -116,7 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except UsageError as exc:
+        print(f"pitboss {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader (`| head`) went away; what it wanted it has. Silence the flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return status
 
 

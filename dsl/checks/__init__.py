@@ -21,6 +21,7 @@ from dsl.checks.declarations import (
     check_overrides,
     check_param_types,
     check_rule_clauses,
+    check_unused_defines,
 )
 from dsl.checks.reachability import check_reachability
 from dsl.checks.timelines import check_tests
@@ -38,6 +39,7 @@ PASSES: tuple[tuple[str, Pass], ...] = (
     ("overrides", check_overrides),
     ("rule-clauses", check_rule_clauses),
     ("define-cycles", check_define_cycles),
+    ("unused-defines", check_unused_defines),
     ("literals", check_literals),
     ("lists", check_lists),
     ("params", check_params),

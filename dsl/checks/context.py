@@ -125,6 +125,9 @@ class CheckContext:
     defines: dict[str, ast.Define] = field(default_factory=dict)
     rules: dict[str, ast.Rule] = field(default_factory=dict)
     overrides: dict[str, dict[str, ast.Override]] = field(default_factory=dict)
+    market_blocks: dict[str, ast.MarketBlock] = field(default_factory=dict)
+    # rules whose expressions had type errors: later passes leave them alone
+    broken_rules: set[str] = field(default_factory=set)
     # market → param → value in force there (missing where the value had an error)
     values: dict[str, dict[str, Value]] = field(default_factory=dict)
     recursive_defines: set[str] = field(default_factory=set)

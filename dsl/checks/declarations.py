@@ -8,11 +8,18 @@ from collections.abc import Iterator
 from dsl import ast
 from dsl.checks.context import CheckContext
 from dsl.errors import Code
+from dsl.parser import KEYWORDS
 from dsl.types import DECLARABLE, LIST_ELEMENTS, UNKNOWN, list_of
 from dsl.vocabulary import ACTIONS, COMMON_FIELDS, EVENTS, MARKETS, MODES, SEVERITIES
 
 # Names a param, list or define may not take: they would hide something authors rely on.
-_RESERVED = {"player", "score", *COMMON_FIELDS, *(f for fs in EVENTS.values() for f in fs)}
+_RESERVED = {
+    "player",
+    "score",
+    *KEYWORDS,
+    *COMMON_FIELDS,
+    *(f for fs in EVENTS.values() for f in fs),
+}
 
 
 def check_markets(ctx: CheckContext) -> None:
@@ -49,6 +56,7 @@ def check_markets(ctx: CheckContext) -> None:
             )
         else:
             ctx.overrides[m.name] = {}
+            ctx.market_blocks[m.name] = block
 
 
 def _declared(ctx: CheckContext) -> Iterator[tuple[str, ast.Ident]]:
@@ -116,7 +124,8 @@ def check_param_types(ctx: CheckContext) -> None:
 def check_overrides(ctx: CheckContext) -> None:
     rep = ctx.reporter
     for block in ctx.policy.market_blocks:
-        table = ctx.overrides.get(block.market.name)
+        first = ctx.market_blocks.get(block.market.name) is block
+        table = ctx.overrides.get(block.market.name) if first else None
         for ov in block.overrides:
             if ov.name.name not in ctx.params:
                 rep.unknown(Code.UNKNOWN_PARAM, "param", ov.name.name, ov.name.span, ctx.params)
@@ -172,6 +181,29 @@ def _names_in(expr: ast.Expr) -> Iterator[ast.Name]:
     for node in ast.walk(expr):
         if isinstance(node, ast.Name):
             yield node
+
+
+def check_unused_defines(ctx: CheckContext) -> None:
+    """A define no rule uses is never checked in an event's context: say so."""
+    used: set[str] = set()
+    pending = [
+        e
+        for r in ctx.policy.rules
+        for e in (r.on.where if r.on else None, r.when, r.except_)
+        if e is not None
+    ]
+    while pending:
+        for node in ast.walk(pending.pop()):
+            if isinstance(node, ast.Name) and node.name in ctx.defines and node.name not in used:
+                used.add(node.name)
+                pending.append(ctx.defines[node.name].body)
+    for name, define in ctx.defines.items():
+        if name not in used:
+            ctx.reporter.warning(
+                Code.UNUSED_DEFINE,
+                f"define `{name}` is not used by any rule, so it is not checked",
+                define.name.span,
+            )
 
 
 def check_define_cycles(ctx: CheckContext) -> None:

@@ -207,7 +207,7 @@ def check_reachability(ctx: CheckContext) -> None:
     for market in ctx.markets:
         ctx.reporter.market = market
         for rule in ctx.rules.values():
-            if rule.when is None or rule.on is None:
+            if rule.when is None or rule.on is None or rule.name.name in ctx.broken_rules:
                 continue
             if any(e.name not in EVENTS for e in rule.on.events):
                 continue

@@ -57,8 +57,19 @@ def _check_steps(ctx: CheckContext, test: ast.PolicyTest, market: str | None) ->
     rep = ctx.reporter
     last_at = -1
     seen_event = False
+    claims: dict[str, str] = {}  # rule → what the expectations since the last event say
     for step in test.steps:
+        if isinstance(step, ast.ExpectFires):
+            said = "fires" if step.mode == "fires" else "quiet"
+            if claims.setdefault(step.rule.name, said) != said:
+                rep.error(
+                    Code.BAD_TEST,
+                    f"this contradicts the expectation above: `{step.rule.name}` cannot both "
+                    "fire and stay quiet on the same event",
+                    step.span,
+                )
         if isinstance(step, ast.TimelineEvent):
+            claims = {}
             if step.at.millis < last_at:
                 rep.error(
                     Code.BAD_TEST,
@@ -123,7 +134,8 @@ def _check_event(ctx: CheckContext, ev: ast.TimelineEvent, market: str | None) -
             rep.error(Code.BAD_TEST, f"`{name}` {why}", assign.field.span)
             continue
         if name not in fields:
-            rep.unknown(Code.UNKNOWN_FIELD, f"{kind} field", name, assign.field.span, fields)
+            settable = set(fields) - DERIVED_FIELDS
+            rep.unknown(Code.UNKNOWN_FIELD, f"{kind} field", name, assign.field.span, settable)
             continue
         value = _value(ctx, assign.value, market)
         if value is None:

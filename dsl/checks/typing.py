@@ -241,8 +241,8 @@ class TypeChecker:
         if scope.events and len(missing_on) < len(scope.events):
             rep.error(
                 Code.UNKNOWN_FIELD,
-                f"`{name}` is not a field of {_events_phrase(missing_on)}; test it with "
-                f"present({name}) or split the rule",
+                f"`{name}` is not a field of {_events_phrase(missing_on)}; write one rule "
+                "per event type",
                 node.span,
             )
             return UNKNOWN
@@ -650,8 +650,19 @@ class TypeChecker:
         if isinstance(arg, ast.Name) and arg.name in EVENTS and func == "count":
             return (arg.name,), INT
         if isinstance(arg, ast.Name) and arg.name in KEYS and func == "distinct":
-            field_name = KEYS[arg.name]
-            events = tuple(ev for ev in EVENTS if field_name in fields_of(ev))
+            # Distinct keys read every event type that carries the key and, with `by`,
+            # the grouping key too: `distinct(player by instrument …)` reads payments.
+            wanted = {KEYS[arg.name]}
+            if node.by is not None and node.by.name in KEYS:
+                wanted.add(KEYS[node.by.name])
+            events = tuple(ev for ev in EVENTS if wanted <= set(fields_of(ev)))
+            if not events:
+                rep.error(
+                    Code.KEY_NOT_ON_EVENT,
+                    f"no event type carries both `{arg.name}` and the `by` key",
+                    node.span,
+                )
+                return (), None
             return events, STRING
         if isinstance(arg, ast.Attr) and arg.base in EVENTS:
             fields = fields_of(arg.base)
@@ -778,8 +789,8 @@ class TypeChecker:
             if step.absent and step.within is None and not has_window:
                 rep.error(
                     Code.ABSENCE_WITHOUT_WITHIN,
-                    f"the absence step `!{event}` needs a bound: give the sequence `within` "
-                    f"or the step its own (`!{event} within 1h`)",
+                    f"the absence step `!{event}` is unbounded: give the sequence a window "
+                    "(`sequence within 24h { … }`)",
                     step.span,
                 )
             if step.within is not None:
@@ -968,6 +979,9 @@ def check_expressions(ctx: CheckContext) -> None:
     for market in ctx.markets:
         ctx.reporter.market = market
         checker = TypeChecker(ctx, market)
-        for rule in ctx.rules.values():
+        for name, rule in ctx.rules.items():
+            before = ctx.reporter.error_count
             checker.check_rule(rule)
+            if ctx.reporter.error_count > before:
+                ctx.broken_rules.add(name)
     ctx.reporter.market = None

@@ -203,13 +203,24 @@ def _read_list_file(ctx: CheckContext, ref: ast.String, elem: Type) -> tuple[Val
         if problem:
             rep.error(Code.LIST_FILE, f"{ref.value} line {number}: {problem}", ref.span)
             continue
-        out.append(int(entry) if elem.kind is Kind.INT else entry)
+        out.append(_entry_value(entry, elem))
     return tuple(out)
 
 
+def _entry_value(entry: str, elem: Type) -> Value:
+    if elem.kind is Kind.INT:
+        return int(entry)
+    if elem.kind is Kind.FLOAT:
+        return float(entry)
+    return entry
+
+
 def _entry_problem(entry: str, elem: Type) -> str | None:
-    if elem.kind is Kind.INT and not entry.isdigit():
-        return f"`{entry}` is not a whole number"
+    try:
+        _entry_value(entry, elem)
+    except ValueError:
+        what = "a whole number" if elem.kind is Kind.INT else "a number"
+        return f"`{entry}` is not {what}"
     if elem.kind is COUNTRY.kind and entry not in countries():
         return f"`{entry}` is not an ISO 3166 country code"
     return None

@@ -30,6 +30,7 @@ WARNINGS = frozenset(
         Code.ALWAYS_TRUE,
         Code.UNTESTED_FIRES,
         Code.UNTESTED_QUIET,
+        Code.UNUSED_DEFINE,
     }
 )
 
@@ -188,7 +189,7 @@ CASES = [
         H + 'rule r { on deposit, bet when method == "x" score 10 }\n',
         Code.UNKNOWN_FIELD,
         "2:31",
-        r"`method` is not a field of bet; test it with present",
+        r"`method` is not a field of bet; write one rule per event type",
     ),
     case(
         "PB202-field-of-another-event",
@@ -647,7 +648,7 @@ CASES = [
         H + "rule r { on withdrawal when sequence { deposit !bet withdrawal } score 10 }\n",
         Code.ABSENCE_WITHOUT_WITHIN,
         "2:48",
-        r"the absence step `!bet` needs a bound",
+        r"the absence step `!bet` is unbounded: give the sequence a window",
     ),
     case(
         "PB404-zero-window",
@@ -1112,11 +1113,18 @@ CASES = [
         r"the window of a sequence must be longer than zero",
     ),
     case(
-        "PB406-distinct-player-by-instrument",
-        H + "rule r { on deposit when distinct(player by instrument over 30d) > 1 score 10 }\n",
+        "PB406-distinct-key-never-beside-the-by-key",
+        H + "rule r { on bet when distinct(instrument by table over 30d) > 1 score 10 }\n",
         Code.KEY_NOT_ON_EVENT,
-        "2:45",
-        r"login.*events carry no `instrument_id`, so they cannot be grouped by instrument",
+        "2:22",
+        r"no event type carries both `instrument` and the `by` key",
+    ),
+    case(
+        "PB513-unused-define",
+        H + "define big = amount > 5 EUR\nrule r { on deposit when amount > 1 EUR score 10 }\n",
+        Code.UNUSED_DEFINE,
+        "2:8",
+        r"define `big` is not used by any rule, so it is not checked",
     ),
     case(
         "PB407-only-absence-steps",
@@ -1736,3 +1744,25 @@ def test_did_you_mean_does_not_depend_on_the_hash_seed() -> None:
         )
         hints.add(run.stdout.strip())
     assert hints == {"count"}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "distinct(player by instrument over 30d) >= 3",  # shared cards (DESIGN's example)
+        "distinct(player by round over 10s) >= 3",  # several players on one round
+        "distinct(player by device over 7d) >= 3",
+    ],
+)
+def test_distinct_players_by_a_key_reads_the_events_that_carry_it(condition: str) -> None:
+    on = "bet" if "round" in condition else "deposit" if "instrument" in condition else "login"
+    text = H + f"rule r {{ on {on} when {condition} score 10 }}\n"
+    assert [i for i in issues_of(text) if i.is_error] == []
+
+
+def test_contradictory_expectations_on_one_event() -> None:
+    text = (
+        H + "rule r { on deposit when amount > 5 EUR score 10 }\n"
+        'test "t" { at 0m deposit amount=9 EUR\nexpect r fires\nexpect r does not fire }\n'
+    )
+    assert at(issues_of(text), Code.BAD_TEST, 5, 1), listing(issues_of(text))

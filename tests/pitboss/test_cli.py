@@ -95,9 +95,7 @@ def test_syntax_error_is_reported_not_raised(
     assert "did you mean `when`?" in out
 
 
-def test_every_file_in_a_folder_is_checked(
-    pack: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_file_in_a_folder_is_checked(pack: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (pack / "extra.pol").write_text(TYPO_POLICY)
     assert main(["check", str(pack)]) == 1
     assert "checked 2 files: 1 error, 2 warnings" in capsys.readouterr().out
@@ -113,9 +111,30 @@ def test_no_policy_files_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["check", str(tmp_path)]) == 2
 
 
-def test_unreadable_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(tmp_path / "nope.pol")]) == 1
+@pytest.mark.parametrize("command", ["check", "fmt"])
+def test_missing_path_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert main([command, str(tmp_path / "nope.pol")]) == 2
+    assert f"pitboss {command}: no such file or folder" in capsys.readouterr().err
+
+
+def test_undecodable_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "latin1.pol"
+    policy.write_bytes("policy caf\xe9 version 1".encode("latin-1"))
+    assert main(["check", str(policy)]) == 1
     assert "cannot read the file" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_is_quiet() -> None:
+    done = subprocess.run(
+        f"{sys.executable} -m pitboss.cli check {PACK} {PACK} {PACK} | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
 
 
 def test_fmt_prints_canonical_layout_and_check_flags_drift(
