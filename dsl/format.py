@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from dsl import ast
+from dsl.parser import KEYWORDS
 from dsl.values import format_duration
 
 # Binding strength; a child that binds looser than its place requires gets parentheses.
@@ -43,6 +44,26 @@ def format_string(s: str) -> str:
     return f'"{body}"'
 
 
+def _ends_with_number(e: ast.Expr) -> bool:
+    """Whether the last token of `e` is a bare number, which an upper-case word right after
+    it would turn into money (`5 B` reads as five of currency B)."""
+    match e:
+        case ast.Number():
+            return True
+        case ast.Binary(right=r) | ast.Compare(right=r) | ast.Logical(right=r):
+            return _ends_with_number(r)
+        case ast.In(container=r) | ast.Neg(operand=r) | ast.Not(operand=r):
+            return _ends_with_number(r)
+        case _:
+            return False
+
+
+def _guarded(e: ast.Expr, text: str, followed_by: str) -> str:
+    if followed_by[:1].isupper() and _ends_with_number(e):
+        return f"({text})"
+    return text
+
+
 def format_expr(e: ast.Expr, indent: str | None = None) -> str:
     """One expression as source. With `indent`, sequences are laid out a step a line."""
     return _Formatter(indent).expr(e, 0)
@@ -69,7 +90,8 @@ class _Formatter:
             case ast.Bool(value=b):
                 return "true" if b else "false"
             case ast.Name(name=n):
-                return n
+                # Only parentheses keep a keyword-named name from reading as the keyword.
+                return f"({n})" if n in KEYWORDS else n
             case ast.Attr(base=b, name=n):
                 return f"{b}.{n}"
             case ast.Neg(operand=o):
@@ -106,18 +128,20 @@ class _Formatter:
         alias = f" as {c.alias.name}" if c.alias else ""
         return f"{c.func.name}({inner}){alias}"
 
-    def _step(self, s: ast.Step) -> str:
+    def _step(self, s: ast.Step, next_word: str) -> str:
         text = f"{s.name.name}: " if s.name else ""
         text += ("!" if s.absent else "") + s.event.name
         if s.where is not None:
-            text += f" where {self.expr(s.where, 0)}"
+            after = "within" if s.within is not None else next_word
+            text += f" where {_guarded(s.where, self.expr(s.where, 0), after)}"
         if s.within is not None:
-            text += f" within {self.expr(s.within, 0)}"
+            text += f" within {_guarded(s.within, self.expr(s.within, 0), next_word)}"
         return text
 
     def _sequence(self, s: ast.Sequence) -> str:
         head = "sequence" + (f" within {self.expr(s.within, 0)}" if s.within else "")
-        steps = [self._step(step) for step in s.steps]
+        firsts = [(st.name.name if st.name else st.event.name) for st in s.steps[1:]]
+        steps = [self._step(step, nxt) for step, nxt in zip(s.steps, [*firsts, "}"], strict=True)]
         if self.indent is None:
             return f"{head} {{ {' '.join(steps)} }}"
         inner = self.indent + "  "
@@ -164,7 +188,11 @@ def _decide(d: ast.Decide) -> list[str]:
 def _step_line(step: ast.TimelineStep) -> str:
     match step:
         case ast.TimelineEvent(at=at, event=ev, fields=fields):
-            assigns = "".join(f" {a.field.name}={format_expr(a.value)}" for a in fields)
+            nexts = [a.field.name for a in fields[1:]] + [""] * bool(fields)
+            assigns = "".join(
+                f" {a.field.name}={_guarded(a.value, format_expr(a.value), nxt)}"
+                for a, nxt in zip(fields, nexts, strict=True)
+            )
             return f"at {format_duration(at.millis)} {ev.name}{assigns}"
         case ast.ExpectFires(rule=r, mode=mode):
             tail = {"fires": "fires", "not": "does not fire", "never": "never fires"}[mode]

@@ -455,7 +455,7 @@ class TypeChecker:
         self.rep.error(
             Code.TYPE_MISMATCH,
             f"`{format_expr(node.item)}` is {describe(item)} but `{format_expr(container)}` "
-            f"holds values of type {elem}",
+            f"holds {_plural(elem)}",
             node.span,
         )
         return BOOL
@@ -950,6 +950,20 @@ def _arith_result(op: str, lt: Type, rt: Type) -> Type | None:
     if same_money or (lk is rk and lk is Kind.DURATION):
         return FLOAT
     return None
+
+
+def _plural(t: Type) -> str:
+    """`country` → "country codes", for "holds …" messages."""
+    return {
+        Kind.INT: "whole numbers",
+        Kind.FLOAT: "numbers",
+        Kind.STRING: "strings",
+        Kind.COUNTRY: "country codes",
+        Kind.MONEY: "amounts of money",
+        Kind.DURATION: "durations",
+        Kind.BOOL: "true/false values",
+        Kind.TIME: "times",
+    }.get(t.kind, f"{t} values")
 
 
 def _events_phrase(events: list[str] | tuple[str, ...]) -> str:

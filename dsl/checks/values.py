@@ -79,8 +79,17 @@ def value_type(v: Value) -> Type:
     return Type(Kind.LIST, elem=elems.pop() if len(elems) == 1 else None)
 
 
-def conforms(ctx: CheckContext, value: Value, target: Type, span: ast.Span, what: str) -> bool:
-    """Report why `value` cannot stand where `target` is declared; True if it can."""
+def conforms(
+    ctx: CheckContext,
+    value: Value,
+    target: Type,
+    span: ast.Span,
+    what: str,
+    written: ast.Expr | None = None,
+) -> bool:
+    """Report why `value` cannot stand where `target` is declared; True if it can.
+    With `written` (the expression the value came from), list items are reported at the
+    item itself."""
     rep = ctx.reporter
     if target.is_unknown:
         return True
@@ -93,7 +102,15 @@ def conforms(ctx: CheckContext, value: Value, target: Type, span: ast.Span, what
             )
             return False
         assert target.elem is not None
-        return all(conforms(ctx, x, target.elem, span, f"each item of {what}") for x in value)
+        spans = [span] * len(value)
+        if isinstance(written, ast.ListLit) and len(written.items) == len(value):
+            spans = [item.span for item in written.items]
+        # Every item is checked (no short circuit), so each bad one is reported.
+        fits = [
+            conforms(ctx, x, target.elem, at, f"each item of {what}")
+            for x, at in zip(value, spans, strict=True)
+        ]
+        return all(fits)
     if target.kind is Kind.COUNTRY and isinstance(value, str):
         if value not in countries():
             rep.error(
@@ -299,7 +316,7 @@ class _ParamResolver:
         finally:
             self.active.pop()
         declared = ctx.param_types.get(name, UNKNOWN)
-        if conforms(ctx, value, declared, expr.span, f"param `{name}`"):
+        if conforms(ctx, value, declared, expr.span, f"param `{name}`", expr):
             self.resolved[name] = value
             return
         self.failed.add(name)

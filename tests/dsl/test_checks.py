@@ -541,10 +541,6 @@ CASES = [
         Code.INVALID_COUNTRY,
         "2:39",
         r'"XX" is not an ISO 3166 country code',
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason='reported at the whole list (2:32), not at the bad item "XX" (2:39)',
-        ),
     ),
     case(
         "PB304-invalid-country-in-test-event",
@@ -1647,7 +1643,6 @@ def test_fractional_value_for_int_param_says_whole_number() -> None:
     assert "is a number, but the value is a number" not in issue.message
 
 
-@pytest.mark.xfail(strict=True, reason='message reads "holds a country code values"')
 def test_in_type_mismatch_message_is_grammatical() -> None:
     text = (
         H + 'param risky: list of country = ["RU"]\n'
