@@ -7,14 +7,15 @@ It runs once per market, because money params and the base currency differ by ma
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
-
 from dsl import ast
 from dsl.checks.context import CheckContext, Explanation
+from dsl.checks.reasons import check_reason
+from dsl.checks.scope import Scope
+from dsl.checks.windows import aggregate, sequence
+from dsl.checks.wording import base_span, events_phrase, name_span, plural
 from dsl.diagnostics import suggest
 from dsl.errors import Code
-from dsl.format import format_expr, format_string
+from dsl.format import format_expr
 from dsl.types import (
     BOOL,
     DURATION,
@@ -35,7 +36,6 @@ from dsl.vocabulary import (
     COMMON_FIELDS,
     EVENTS,
     FUNCTIONS,
-    KEYS,
     MARKETS,
     MAX_WINDOW_MS,
     PROFILE,
@@ -45,21 +45,6 @@ from dsl.vocabulary import (
 )
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-_LONE_BRACE = re.compile(r"[{}]")
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What bare names mean where an expression stands."""
-
-    events: tuple[str, ...] = ()  # event types whose fields bare names refer to
-    current: tuple[str, ...] = ()  # the rule's `on` event types
-    steps: dict[str, str] = field(default_factory=dict)  # bound step name → event type
-    window_filter: bool = False  # inside an aggregate's `where`: only that event's fields
-    span_event: str | None = None  # inside an absence step: totals over the gap allowed
-    constant: str | None = None  # a value fixed per market; names what it is for messages
-    in_step: bool = False  # inside a sequence step's condition: about that one event
 
 
 class TypeChecker:
@@ -89,7 +74,7 @@ class TypeChecker:
                 if expr is not None:
                     self.condition(expr, scope, clause)
             if rule.reason is not None:
-                self.check_reason(rule, on)
+                check_reason(self, rule, on)
         if rule.score is not None:
             score = self.constant(rule.score, "a score", INT)
             if isinstance(score, int) and not isinstance(score, bool):
@@ -201,7 +186,7 @@ class TypeChecker:
             case ast.Call():
                 return self._call(e, scope)
             case ast.Sequence():
-                return self._sequence(e, scope)
+                return sequence(self, e, scope)
 
     def _bool_operand(self, e: ast.Expr, scope: Scope, op: str) -> None:
         t = self.infer(e, scope)
@@ -241,7 +226,7 @@ class TypeChecker:
         if scope.events and len(missing_on) < len(scope.events):
             rep.error(
                 Code.UNKNOWN_FIELD,
-                f"`{name}` is not a field of {_events_phrase(missing_on)}; write one rule "
+                f"`{name}` is not a field of {events_phrase(missing_on)}; write one rule "
                 "per event type",
                 node.span,
             )
@@ -250,7 +235,7 @@ class TypeChecker:
             rep.error(
                 Code.WINDOW_FILTER_SCOPE,
                 f"a window's `where` sees only the fields of the events it counts "
-                f"({_events_phrase(scope.events)}) and params; `{name}` of the current "
+                f"({events_phrase(scope.events)}) and params; `{name}` of the current "
                 "event is not available there",
                 node.span,
             )
@@ -269,8 +254,8 @@ class TypeChecker:
             where = [ev for ev in EVENTS if name in fields_of(ev)]
             rep.error(
                 Code.UNKNOWN_FIELD,
-                f"`{name}` is not a field of {_events_phrase(scope.events) or 'this value'}; "
-                f"it is on {_events_phrase(where)}",
+                f"`{name}` is not a field of {events_phrase(scope.events) or 'this value'}; "
+                f"it is on {events_phrase(where)}",
                 node.span,
                 hint=suggest(name, known),
             )
@@ -319,7 +304,7 @@ class TypeChecker:
                 return UNKNOWN
             if name not in PROFILE:
                 rep.unknown(
-                    Code.UNKNOWN_FIELD, "player profile field", name, _name_span(node), PROFILE
+                    Code.UNKNOWN_FIELD, "player profile field", name, name_span(node), PROFILE
                 )
                 return UNKNOWN
             return PROFILE[name]
@@ -327,7 +312,7 @@ class TypeChecker:
             rep.error(
                 Code.WINDOW_FILTER_SCOPE,
                 f"a window's `where` sees only the fields of the events it counts "
-                f"({_events_phrase(scope.events)}) and params; `{base}.{name}` of the current "
+                f"({events_phrase(scope.events)}) and params; `{base}.{name}` of the current "
                 "event is not available there",
                 node.span,
             )
@@ -336,7 +321,7 @@ class TypeChecker:
         if event is not None:
             fields = fields_of(event)
             if name not in fields:
-                rep.unknown(Code.UNKNOWN_FIELD, f"{event} field", name, _name_span(node), fields)
+                rep.unknown(Code.UNKNOWN_FIELD, f"{event} field", name, name_span(node), fields)
                 return UNKNOWN
             return self._field_type(fields[name])
         if base in EVENTS:
@@ -348,7 +333,7 @@ class TypeChecker:
             )
             return UNKNOWN
         known = {"player", *scope.steps, *scope.events}
-        rep.unknown(Code.UNKNOWN_NAME, "name", base, _base_span(node), known)
+        rep.unknown(Code.UNKNOWN_NAME, "name", base, base_span(node), known)
         return UNKNOWN
 
     # ---- operators --------------------------------------------------------------------------
@@ -455,7 +440,7 @@ class TypeChecker:
         self.rep.error(
             Code.TYPE_MISMATCH,
             f"`{format_expr(node.item)}` is {describe(item)} but `{format_expr(container)}` "
-            f"holds {_plural(elem)}",
+            f"holds {plural(elem)}",
             node.span,
         )
         return BOOL
@@ -537,7 +522,7 @@ class TypeChecker:
     def _call(self, node: ast.Call, scope: Scope) -> Type:
         func = node.func.name
         if func in AGGREGATES:
-            return self._aggregate(node, scope)
+            return aggregate(self, node, scope)
         if func not in FUNCTIONS:
             self.rep.unknown(
                 Code.UNKNOWN_FUNCTION, "function", func, node.func.span, (*AGGREGATES, *FUNCTIONS)
@@ -577,342 +562,6 @@ class TypeChecker:
         self.rep.error(Code.BAD_ARGUMENTS, f"`{func}` takes {wanted}, not {describe(t)}", arg.span)
         return UNKNOWN
 
-    def _aggregate(self, node: ast.Call, scope: Scope) -> Type:
-        func = node.func.name
-        rep = self.rep
-        if scope.window_filter:
-            rep.error(
-                Code.AGGREGATE_MISUSE,
-                "aggregates cannot be nested inside a window's `where`",
-                node.span,
-            )
-            return UNKNOWN
-        if scope.constant:
-            rep.error(
-                Code.TYPE_MISMATCH,
-                f"{scope.constant} is fixed per market, not an aggregate",
-                node.span,
-            )
-            return UNKNOWN
-        span_total = node.over is None and scope.span_event is not None
-        if scope.in_step and not span_total:
-            rep.error(
-                Code.AGGREGATE_MISUSE,
-                "a step's condition is about that one event; put windowed aggregates in the "
-                "rule's `when`, or use a total over the gap in an absence step (`!bet where "
-                "sum(amount) >= …`)",
-                node.span,
-            )
-            return UNKNOWN
-        if node.over is None and not span_total:
-            rep.error(
-                Code.AGGREGATE_WITHOUT_WINDOW,
-                f"`{func}(…)` needs a window: add `over` and a duration, e.g. {func}(… over 24h)",
-                node.span,
-            )
-        elif node.over is not None:
-            self.window(node.over, f"the window of `{func}`")
-        if span_total:
-            assert scope.span_event is not None
-            events: tuple[str, ...] = (scope.span_event,)
-            value = self._span_target(node, scope.span_event)
-        else:
-            events, value = self._target(node)
-        result = UNKNOWN if value is None else self._result(node, value)
-        if events and node.where is not None:
-            inner = Scope(events=events, current=scope.current, window_filter=True)
-            self.condition(node.where, inner, f"{func}(… where …)")
-        if node.by is not None:
-            self._by(node, events, scope)
-        # Registered even when broken, so `{alias}` and `expect rule.alias` do not cascade.
-        name = node.alias.name if node.alias else func
-        if not self.expl.add(name, result, node, explicit=node.alias is not None):
-            assert node.alias is not None
-            rep.error(
-                Code.DUPLICATE_NAME,
-                f"`{name}` already names another value of this rule; pick another name",
-                node.alias.span,
-            )
-        return result
-
-    def _target(self, node: ast.Call) -> tuple[tuple[str, ...], Type | None]:
-        """The events an aggregate reads and the type of the values it folds."""
-        func = node.func.name
-        rep = self.rep
-        example = {
-            "count": "count(deposit over 24h)",
-            "distinct": "distinct(player by device over 7d)",
-        }.get(func, f"{func}(deposit.amount over 24h)")
-        if len(node.args) != 1:
-            rep.error(Code.BAD_ARGUMENTS, f"`{func}` reads one thing, e.g. {example}", node.span)
-            return (), None
-        arg = node.args[0]
-        if isinstance(arg, ast.Name) and arg.name in EVENTS and func == "count":
-            return (arg.name,), INT
-        if isinstance(arg, ast.Name) and arg.name in KEYS and func == "distinct":
-            # Distinct keys read every event type that carries the key and, with `by`,
-            # the grouping key too: `distinct(player by instrument …)` reads payments.
-            wanted = {KEYS[arg.name]}
-            if node.by is not None and node.by.name in KEYS:
-                wanted.add(KEYS[node.by.name])
-            events = tuple(ev for ev in EVENTS if wanted <= set(fields_of(ev)))
-            if not events:
-                rep.error(
-                    Code.KEY_NOT_ON_EVENT,
-                    f"no event type carries both `{arg.name}` and the `by` key",
-                    node.span,
-                )
-                return (), None
-            return events, STRING
-        if isinstance(arg, ast.Attr) and arg.base in EVENTS:
-            fields = fields_of(arg.base)
-            if arg.name not in fields:
-                rep.unknown(
-                    Code.UNKNOWN_FIELD, f"{arg.base} field", arg.name, _name_span(arg), fields
-                )
-                return (arg.base,), None
-            if func == "count":
-                rep.error(
-                    Code.AGGREGATE_MISUSE,
-                    f"`count` counts events: write count({arg.base} …)",
-                    arg.span,
-                )
-                return (arg.base,), None
-            return (arg.base,), self._field_type(fields[arg.name])
-        if isinstance(arg, ast.Name) and arg.name in EVENTS:
-            rep.error(
-                Code.AGGREGATE_MISUSE,
-                f"`{func}` needs a field of the events, e.g. {func}({arg.name}.amount over 24h)",
-                arg.span,
-            )
-            return (arg.name,), None
-        name = arg.name if isinstance(arg, ast.Name) else getattr(arg, "base", None)
-        if name is not None:
-            known = set(EVENTS) | (set(KEYS) if func == "distinct" else set())
-            rep.unknown(Code.UNKNOWN_EVENT, "event type", name, _base_span(arg), known)
-        else:
-            rep.error(Code.BAD_ARGUMENTS, f"`{func}` reads events, e.g. {example}", arg.span)
-        return (), None
-
-    def _span_target(self, node: ast.Call, event: str) -> Type | None:
-        """`sum(amount)` inside an absence step: a total over the gap between two steps."""
-        func = node.func.name
-        fields = fields_of(event)
-        if func == "count" and not node.args:
-            return INT
-        if len(node.args) != 1:
-            self.rep.error(
-                Code.BAD_ARGUMENTS,
-                f"inside an absence step, write `{func}(amount)` for a total over the gap",
-                node.span,
-            )
-            return None
-        arg = node.args[0]
-        name = arg.name if isinstance(arg, ast.Name) else None
-        if isinstance(arg, ast.Attr) and arg.base == event:
-            name = arg.name
-        if func == "count" and name == event:
-            return INT
-        if name is None or name not in fields:
-            self.rep.unknown(
-                Code.UNKNOWN_FIELD, f"{event} field", format_expr(arg), arg.span, fields
-            )
-            return None
-        return self._field_type(fields[name])
-
-    def _result(self, node: ast.Call, value: Type) -> Type:
-        func = node.func.name
-        if func in ("count", "distinct"):
-            return INT
-        if value.kind in (Kind.MONEY, Kind.DURATION):
-            return value
-        if value.is_number:
-            return FLOAT if func == "avg" else value
-        self.rep.error(
-            Code.AGGREGATE_MISUSE,
-            f"`{func}` adds up numbers, money or durations; `{format_expr(node.args[0])}` is "
-            f"{describe(value)}",
-            node.args[0].span,
-        )
-        return UNKNOWN
-
-    def _by(self, node: ast.Call, events: tuple[str, ...], scope: Scope) -> None:
-        assert node.by is not None
-        key = node.by.name
-        if key not in KEYS:
-            self.rep.unknown(Code.UNKNOWN_KEY, "key", key, node.by.span, KEYS)
-            return
-        field_name = KEYS[key]
-        lacking = [ev for ev in events if field_name not in fields_of(ev)]
-        if lacking:
-            self.rep.error(
-                Code.KEY_NOT_ON_EVENT,
-                f"{_events_phrase(lacking)} events carry no `{field_name}`, so they cannot be "
-                f"grouped by {key}",
-                node.by.span,
-            )
-        current = [ev for ev in scope.current if field_name not in fields_of(ev)]
-        if current and current != lacking:
-            self.rep.error(
-                Code.KEY_NOT_ON_EVENT,
-                f"the rule is on {_events_phrase(current)}, which has no `{field_name}` to "
-                f"look up by {key}",
-                node.by.span,
-            )
-
-    # ---- sequences --------------------------------------------------------------------------
-
-    def _sequence(self, node: ast.Sequence, scope: Scope) -> Type:
-        rep = self.rep
-        if scope.window_filter or scope.constant or scope.span_event:
-            rep.error(
-                Code.AGGREGATE_MISUSE,
-                "a sequence can only stand in a rule's condition",
-                node.span,
-            )
-            return UNKNOWN
-        has_window = node.within is not None
-        if node.within is not None:
-            self.window(node.within, "the window of a sequence")
-        elif not any(s.absent and s.within is None for s in node.steps):
-            rep.error(
-                Code.SEQUENCE_WITHOUT_WINDOW,
-                "a sequence needs a window: `sequence within 24h { … }`",
-                node.span,
-            )
-        bound: dict[str, str] = {}
-        for i, step in enumerate(node.steps):
-            event = step.event.name
-            if event not in EVENTS:
-                rep.unknown(Code.UNKNOWN_EVENT, "event type", event, step.event.span, EVENTS)
-                continue
-            if step.absent and step.within is None and not has_window:
-                rep.error(
-                    Code.ABSENCE_WITHOUT_WITHIN,
-                    f"the absence step `!{event}` is unbounded: give the sequence a window "
-                    "(`sequence within 24h { … }`)",
-                    step.span,
-                )
-            if step.within is not None:
-                self.window(step.within, "a step's `within`")
-            inner = replace(
-                scope,
-                events=(event,),
-                steps=dict(bound),
-                span_event=event if step.absent else None,
-                in_step=True,
-            )
-            if step.where is not None:
-                if step.absent:
-                    self._absence_condition(step, inner)
-                else:
-                    self.condition(step.where, inner, "where")
-            if step.name is not None:
-                if step.absent:
-                    rep.error(
-                        Code.AGGREGATE_MISUSE,
-                        "an absence step matches no event, so it cannot be named",
-                        step.name.span,
-                    )
-                elif step.name.name in bound or step.name.name in self.ctx.params:
-                    rep.error(
-                        Code.DUPLICATE_NAME,
-                        f"step name `{step.name.name}` is already used",
-                        step.name.span,
-                    )
-                else:
-                    bound[step.name.name] = event
-                    self.step_events[step.name.name] = event
-            last = i == len(node.steps) - 1
-            if last and not step.absent and scope.current and event not in scope.current:
-                rep.error(
-                    Code.SEQUENCE_END,
-                    f"a sequence ends at the event being decided, so its last step must be "
-                    f"{_events_phrase(scope.current)} (the rule's `on`), not {event}",
-                    step.event.span,
-                )
-        if all(s.absent for s in node.steps):
-            rep.error(
-                Code.SEQUENCE_END,
-                "a sequence needs at least one step that happens (no `!`)",
-                node.span,
-            )
-        return BOOL
-
-    def _absence_condition(self, step: ast.Step, scope: Scope) -> None:
-        assert step.where is not None
-        totals = [
-            n
-            for n in ast.walk(step.where)
-            if isinstance(n, ast.Call) and n.func.name in AGGREGATES and n.over is None
-        ]
-        if totals:
-            inside = {id(x) for t in totals for x in ast.walk(t)}
-            loose = [
-                n
-                for n in ast.walk(step.where)
-                if isinstance(n, ast.Name)
-                and id(n) not in inside
-                and n.name in fields_of(step.event.name)
-            ]
-            if loose:
-                self.rep.error(
-                    Code.AGGREGATE_MISUSE,
-                    "an absence step's condition is either about each event (`amount > …`) "
-                    "or about their total (`sum(amount) > …`), not both",
-                    loose[0].span,
-                )
-                return
-        self.condition(step.where, scope, "where")
-
-    # ---- reason templates ------------------------------------------------------------------
-
-    def check_reason(self, rule: ast.Rule, on: tuple[str, ...]) -> None:
-        assert rule.reason is not None
-        text = rule.reason.value
-        known = set(self.expl.names) | {"score"} | set(self.ctx.params)
-        fields = set.intersection(*(set(fields_of(ev)) for ev in on)) if on else set()
-        known |= fields
-        dotted = {f"player.{p}" for p in PROFILE}
-        for step, event in self.step_events.items():
-            dotted |= {f"{step}.{f}" for f in fields_of(event)}
-        line, first = rule.reason.span.line, rule.reason.span.col + 1
-
-        def column(i: int) -> int:
-            return first + len(format_string(text[:i])) - 2
-
-        for m in _PLACEHOLDER.finditer(text):
-            name = m.group(1)
-            if name is None:
-                continue
-            name = name.strip()
-            col = column(m.start())
-            span = ast.Span(line, col, line, column(m.end()))
-            if not name:
-                self.rep.error(
-                    Code.UNKNOWN_PLACEHOLDER,
-                    "an empty `{}` in a reason; name a value, e.g. {count}",
-                    span,
-                )
-            elif name in self.expl.ambiguous:
-                self.rep.error(
-                    Code.AMBIGUOUS_PLACEHOLDER,
-                    f"`{{{name}}}` could be any of the rule's {name}(…) aggregates; name the "
-                    f"one you mean with `as`, e.g. {name}(… over 24h) as n_{name}",
-                    span,
-                )
-            elif name not in known and name not in dotted:
-                self.rep.unknown(
-                    Code.UNKNOWN_PLACEHOLDER, "value in reason", name, span, known | dotted
-                )
-        for m in _LONE_BRACE.finditer(_PLACEHOLDER.sub(lambda m: "_" * len(m[0]), text)):
-            col = column(m.start())
-            self.rep.error(
-                Code.UNKNOWN_PLACEHOLDER,
-                f"a lone `{m[0]}` in a reason; write `{m[0] * 2}` for the brace itself",
-                ast.Span(line, col, line, col + 1),
-            )
-
 
 _MONEY_NUMBER = {
     (Kind.MONEY, Kind.INT),
@@ -950,42 +599,6 @@ def _arith_result(op: str, lt: Type, rt: Type) -> Type | None:
     if same_money or (lk is rk and lk is Kind.DURATION):
         return FLOAT
     return None
-
-
-def _plural(t: Type) -> str:
-    """`country` → "country codes", for "holds …" messages."""
-    return {
-        Kind.INT: "whole numbers",
-        Kind.FLOAT: "numbers",
-        Kind.STRING: "strings",
-        Kind.COUNTRY: "country codes",
-        Kind.MONEY: "amounts of money",
-        Kind.DURATION: "durations",
-        Kind.BOOL: "true/false values",
-        Kind.TIME: "times",
-    }.get(t.kind, f"{t} values")
-
-
-def _events_phrase(events: list[str] | tuple[str, ...]) -> str:
-    if not events:
-        return ""
-    if len(events) == 1:
-        return events[0]
-    return ", ".join(events[:-1]) + " and " + events[-1]
-
-
-def _name_span(node: ast.Attr) -> ast.Span:
-    """The span of `name` in `base.name`."""
-    s = node.span
-    return ast.Span(s.end_line, s.end_col - len(node.name), s.end_line, s.end_col)
-
-
-def _base_span(node: ast.Expr) -> ast.Span:
-    """The span of `base` in `base.name` (or the whole node for a bare name)."""
-    if isinstance(node, ast.Attr):
-        s = node.span
-        return ast.Span(s.line, s.col, s.line, s.col + len(node.base))
-    return node.span
 
 
 def check_expressions(ctx: CheckContext) -> None:
