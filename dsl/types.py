@@ -96,18 +96,3 @@ def describe(t: Type) -> str:
         Kind.COUNTRY: "a country code",
         Kind.TIME: "a point in time",
     }.get(t.kind, t.kind.value)
-
-
-def assignable(value: Type, target: Type) -> bool:
-    """Whether a value of type `value` may stand where `target` is declared."""
-    if value.is_unknown or target.is_unknown:
-        return True
-    if target.kind is Kind.FLOAT:
-        return value.is_number
-    if target.kind is Kind.MONEY:
-        return value.kind is Kind.MONEY
-    if target.kind is Kind.LIST:
-        if value.kind is not Kind.LIST:
-            return False
-        return value.elem is None or target.elem is None or assignable(value.elem, target.elem)
-    return value.kind is target.kind
