@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from dsl import ast
-from dsl.parser import KEYWORDS
+from dsl.parser import keywords
 from dsl.values import format_duration
 
 # Binding strength; a child that binds looser than its place requires gets parentheses.
@@ -91,7 +91,7 @@ class _Formatter:
                 return "true" if b else "false"
             case ast.Name(name=n):
                 # Only parentheses keep a keyword-named name from reading as the keyword.
-                return f"({n})" if n in KEYWORDS else n
+                return f"({n})" if n in keywords() else n
             case ast.Attr(base=b, name=n):
                 return f"{b}.{n}"
             case ast.Neg(operand=o):

@@ -517,7 +517,9 @@ def _describe(terminal: str) -> str:
     return f"`{pattern.value}`"
 
 
-def _all_keywords() -> frozenset[str]:
+@cache
+def keywords() -> frozenset[str]:
+    """Every keyword of the grammar (built with the parser, on first use)."""
     return frozenset(_keywords({t.name for t in _lark().terminals}))
 
 
@@ -594,6 +596,3 @@ def _syntax_issue(exc: UnexpectedInput, text: str, path: str, start: str) -> Iss
 def _end_position(text: str) -> tuple[int, int]:
     lines = text.rstrip().splitlines() or [""]
     return len(lines), len(lines[-1]) + 1
-
-
-KEYWORDS = _all_keywords()

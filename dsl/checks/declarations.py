@@ -8,18 +8,16 @@ from collections.abc import Iterator
 from dsl import ast
 from dsl.checks.context import CheckContext
 from dsl.errors import Code
-from dsl.parser import KEYWORDS
+from dsl.parser import keywords
 from dsl.types import DECLARABLE, LIST_ELEMENTS, UNKNOWN, list_of
 from dsl.vocabulary import ACTIONS, COMMON_FIELDS, EVENTS, MARKETS, MODES, SEVERITIES
 
 # Names a param, list or define may not take: they would hide something authors rely on.
-_RESERVED = {
-    "player",
-    "score",
-    *KEYWORDS,
-    *COMMON_FIELDS,
-    *(f for fs in EVENTS.values() for f in fs),
-}
+_RESERVED = {"player", "score", *COMMON_FIELDS, *(f for fs in EVENTS.values() for f in fs)}
+
+
+def _reserved(name: str) -> bool:
+    return name in _RESERVED or name in keywords()
 
 
 def check_markets(ctx: CheckContext) -> None:
@@ -80,7 +78,7 @@ def check_names(ctx: CheckContext) -> None:
                 ident.span,
             )
             continue
-        if ident.name in _RESERVED:
+        if _reserved(ident.name):
             rep.error(
                 Code.DUPLICATE_NAME,
                 f"a {kind} cannot be called `{ident.name}`: an event field or built-in name has it",
