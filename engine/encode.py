@@ -1,0 +1,222 @@
+"""Events → the columnar rows a compiled pack reads.
+
+The encoder is specialised once per pack ("decide before the hot path"): for each event
+type it keeps only the (field, column, conversion) triples the pack's layout asks for.
+Amounts are converted to the market's base currency, in minor units, with the FX rate in
+force at the event's time; `hour` is the hour of `ts` in the market's time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from dsl.compiler.program import Program
+from dsl.vocabulary import KEYS, MARKETS, minor_units
+from engine.events import EVENT_TYPES, BaseEvent, event_type, to_epoch_ms, ts_ms
+from engine.fx import RateTable
+from engine.layout import EVENT_CODES, MARKET_CODES, MISSING_ID
+from engine.state import Interner
+
+_DAY_MS = 86_400_000
+_ZONES = {code: ZoneInfo(m.timezone) for code, m in MARKETS.items()}
+_BASE = {code: m.currency for code, m in MARKETS.items()}
+
+Convert = Callable[[object], float]
+
+
+def _time(value: object) -> float:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return float((value - date(1970, 1, 1)).days * _DAY_MS)
+    assert isinstance(value, datetime | int)
+    return float(to_epoch_ms(value))
+
+
+def _number(value: object) -> float:
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+def local_hour(at_ms: int, market: str) -> int:
+    """The hour of a time on the market's clock (Europe/Malta for MGA, …)."""
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(_ZONES[market]).hour
+
+
+class Encoder:
+    """Writes events into the `I`/`F` rows of one compiled pack."""
+
+    def __init__(
+        self,
+        program: Program,
+        strings: Interner,
+        keys: dict[str, Interner],
+        fx: RateTable,
+    ) -> None:
+        self.program = program
+        self.layout = program.layout
+        self.strings = strings
+        self.keys = keys
+        self.fx = fx
+        layout = self.layout
+        self._key_cols = [
+            (layout.int_columns.index(f"key:{key}"), KEYS[key], keys[key])
+            for key in layout.keys
+            if key != "player"
+        ]
+        self._plans: dict[type[BaseEvent], list[tuple[str, int, int]]] = {}
+        for name, cls in EVENT_TYPES.items():
+            del name
+            present = set(cls.__struct_fields__)
+            plan: list[tuple[str, int, int]] = []  # (attr, 0 int / 1 float / 2 time, col)
+            for col, column in enumerate(layout.int_columns):
+                if column.startswith("s:") and column[2:] in present:
+                    plan.append((column[2:], 0, col))
+            for col, column in enumerate(layout.float_columns):
+                if column.startswith("f:") and column[2:] in present and column != "f:amount":
+                    kind = 2 if column[2:] in ("dob", "until") else 1
+                    plan.append((column[2:], kind, col))
+            self._plans[cls] = plan
+        self._amount_col = (
+            layout.float_columns.index("f:amount") if "f:amount" in layout.float_columns else -1
+        )
+        self._fx_cols = [
+            (layout.float_columns.index(f"fx:{cur}"), cur) for cur in program.fx_currencies
+        ]
+
+    def write(self, event: BaseEvent, I: np.ndarray, F: np.ndarray, r: int) -> None:  # noqa: N803
+        """Encode `event` into row `r` of `I` and `F`."""
+        at = ts_ms(event)
+        market = event.market
+        row_i = I[r]
+        row_f = F[r]
+        row_i[:] = MISSING_ID
+        row_f[:] = np.nan
+        row_i[0] = EVENT_CODES[event_type(event)]
+        row_i[1] = MARKET_CODES[market]
+        row_i[2] = at
+        row_i[3] = self.keys["player"](event.player_id)
+        row_f[0] = local_hour(at, market)
+        for col, attr, interner in self._key_cols:
+            value = getattr(event, attr, None)
+            if value is not None:
+                row_i[col] = interner(value)
+        strings = self.strings
+        for attr, kind, col in self._plans[type(event)]:
+            value = getattr(event, attr)
+            if value is None:
+                continue
+            if kind == 0:
+                row_i[col] = strings(value)
+            elif kind == 1:
+                row_f[col] = float(value)
+            else:
+                row_f[col] = _time(value)
+        if self._amount_col >= 0:
+            amount = getattr(event, "amount", None)
+            if amount is not None:
+                currency = event.currency  # type: ignore[attr-defined]
+                base = _BASE[market]
+                row_f[self._amount_col] = (
+                    amount
+                    if currency == base
+                    else self.fx.convert_minor(amount, currency, base, at)
+                )
+        for col, currency in self._fx_cols:
+            base = _BASE[market]
+            row_f[col] = self.fx.rate(currency, base, at) * 10.0 ** (
+                minor_units(base) - minor_units(currency)
+            )
+
+    def encode(self, events: Sequence[BaseEvent]) -> tuple[np.ndarray, np.ndarray]:
+        """A whole history, in the order given, as fresh `I` and `F` matrices."""
+        n = len(events)
+        I = np.empty((n, self.layout.n_int), dtype=np.int64)  # noqa: N806
+        F = np.empty((n, self.layout.n_float), dtype=np.float64)  # noqa: N806
+        for r, event in enumerate(events):
+            self.write(event, I, F, r)
+        return I, F
+
+    def encode_columns(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Bulk encoding of a history already held as arrays (the backtester's and the
+        benchmarks' path): `type` and `market` as names or codes, `ts` epoch ms, `amount`
+        in the market's base minor units, other fields as values (None/NaN missing)."""
+        n = len(columns["ts"])
+        layout = self.layout
+        I = np.full((n, layout.n_int), MISSING_ID, dtype=np.int64)  # noqa: N806
+        F = np.full((n, layout.n_float), np.nan, dtype=np.float64)  # noqa: N806
+        I[:, 0] = _codes(columns["type"], EVENT_CODES)
+        I[:, 1] = _codes(columns["market"], MARKET_CODES)
+        I[:, 2] = np.asarray(columns["ts"], dtype=np.int64)
+        for col, column in enumerate(layout.int_columns[3:], start=3):
+            if column.startswith("key:"):
+                source = KEYS[column[4:]]
+                if source in columns:
+                    I[:, col] = _intern_many(columns[source], self.keys[column[4:]])
+            elif column.startswith("s:") and column[2:] in columns:
+                I[:, col] = _intern_many(columns[column[2:]], self.strings)
+        for col, column in enumerate(layout.float_columns):
+            if column.startswith("f:") and column[2:] in columns:
+                F[:, col] = np.asarray(columns[column[2:]], dtype=np.float64)
+        F[:, 0] = _local_hours(I[:, 2], I[:, 1])
+        if self._fx_cols:
+            for r in range(n):  # rare in packs; a per-row loop keeps it simple
+                market = tuple(MARKETS)[int(I[r, 1])]
+                for col, currency in self._fx_cols:
+                    base = _BASE[market]
+                    F[r, col] = self.fx.rate(currency, base, int(I[r, 2])) * 10.0 ** (
+                        minor_units(base) - minor_units(currency)
+                    )
+        return I, F
+
+
+def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return np.array([codes[str(v)] for v in arr], dtype=np.int64)
+
+
+def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
+    """Intern a column: unique values once, then a vectorised take."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        present = ~np.isnan(arr)
+        uniques, inverse = np.unique(arr[present], return_inverse=True)
+        ids = np.array([interner(int(u)) for u in uniques], dtype=np.int64)
+        out = np.full(len(arr), MISSING_ID, dtype=np.int64)
+        out[present] = ids[inverse]
+        return out
+    if arr.dtype.kind in "iu":
+        uniques, inverse = np.unique(arr, return_inverse=True)
+        ids = np.array([interner(int(u)) for u in uniques], dtype=np.int64)
+        out = ids[inverse]
+        out[arr < 0] = MISSING_ID
+        return out
+    out = np.full(len(arr), MISSING_ID, dtype=np.int64)
+    cache: dict[object, int] = {}
+    for r, value in enumerate(arr):
+        if value is None:
+            continue
+        known = cache.get(value)
+        if known is None:
+            known = cache[value] = interner(value)
+        out[r] = known
+    return out
+
+
+def _local_hours(ts: np.ndarray, markets: np.ndarray) -> np.ndarray:
+    """Local hours, computed once per (market, UTC hour) and broadcast."""
+    out = np.empty(len(ts), dtype=np.float64)
+    buckets = ts // 3_600_000
+    names = tuple(MARKETS)
+    for code in np.unique(markets):
+        mask = markets == code
+        uniq, inverse = np.unique(buckets[mask], return_inverse=True)
+        hours = np.array(
+            [local_hour(int(b) * 3_600_000, names[int(code)]) for b in uniq], dtype=np.float64
+        )
+        out[mask] = hours[inverse]
+    return out

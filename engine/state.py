@@ -1,0 +1,167 @@
+"""Window state of a running pack: store pools, per-key slots, player profiles, outputs.
+
+The kernels only read and write these arrays; allocation, growth and compaction happen
+here, between kernel calls, so the hot path never allocates state. Entries are bounded by
+each store's window: when a store's log fills up it is compacted (what fell out of the
+window is dropped), and only if it is still more than half full after that does it grow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types as nb_types
+from numba.typed import Dict, List
+
+from dsl.compiler.program import Program
+from engine import kernels as K
+from engine.layout import PF_WIDTH, PS_WIDTH
+
+_INITIAL_ENTRIES = 256
+_INITIAL_KEYS = 256
+
+
+class Interner:
+    """Strings (and other hashable values) ↔ dense int ids, in order of first sight."""
+
+    def __init__(self) -> None:
+        self.ids: dict[object, int] = {}
+        self.values: list[object] = []
+
+    def __call__(self, value: object) -> int:
+        known = self.ids.get(value)
+        if known is None:
+            known = len(self.values)
+            self.ids[value] = known
+            self.values.append(value)
+        return known
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def lookup(self, ident: int) -> object:
+        return self.values[ident]
+
+
+class State:
+    """Everything a compiled pack remembers between events."""
+
+    def __init__(self, program: Program, keys: dict[str, Interner]) -> None:
+        self.program = program
+        self.keys = keys
+        n = len(program.stores)
+        self.caps = np.full(n, _INITIAL_ENTRIES, dtype=np.int64)
+        self.kcaps = {key: _INITIAL_KEYS for key in keys}
+        self.O = np.zeros((max(n, 1), K.O_WIDTH), dtype=np.int64)
+        self.SI = np.zeros(1, dtype=np.int64)
+        self.SF = np.zeros(1, dtype=np.float64)
+        self.D = List()
+        for _ in range(max(n, 1)):
+            self.D.append(Dict.empty(key_type=nb_types.int64, value_type=nb_types.int64))
+        self.PF = np.full((_INITIAL_KEYS, PF_WIDTH), np.nan)
+        self.PSP = np.full((_INITIAL_KEYS, PS_WIDTH), -1, dtype=np.int64)
+        self.now = np.iinfo(np.int64).min
+        self._allocate(fresh=True)
+
+    # ---- layout of the pools --------------------------------------------------------------
+
+    def _allocate(self, *, fresh: bool) -> None:
+        """(Re)build the pools for the current capacities, copying live state across."""
+        ni, nf = self.program.layout.n_int, self.program.layout.n_float
+        old_SI, old_SF, old_O = self.SI, self.SF, self.O.copy()
+        O = np.zeros_like(self.O)
+        si = sf = 0
+        for spec in self.program.stores:
+            s = spec.index
+            cap, kcap = int(self.caps[s]), self.kcaps[spec.key]
+            O[s, K.CAP], O[s, K.KCAP], O[s, K.WINDOW] = cap, kcap, spec.window_ms
+            for col in (K.E_TS, K.E_NEXT, K.E_KEY, K.E_X):
+                O[s, col] = si
+                si += cap
+            for col in (K.K_HEAD, K.K_TAIL, K.K_CNT, K.K_ND):
+                O[s, col] = si
+                si += kcap
+            O[s, K.E_VAL] = sf
+            sf += cap
+            O[s, K.K_SUM] = sf
+            sf += kcap
+            if spec.rows:
+                O[s, K.ROW_I] = si
+                si += cap * ni
+                O[s, K.ROW_F] = sf
+                sf += cap * nf
+            else:
+                O[s, K.ROW_I] = O[s, K.ROW_F] = -1
+        SI = np.zeros(max(si, 1), dtype=np.int64)
+        SF = np.zeros(max(sf, 1), dtype=np.float64)
+        for spec in self.program.stores:
+            s = spec.index
+            for col in (K.K_HEAD, K.K_TAIL):
+                SI[O[s, col] : O[s, col] + O[s, K.KCAP]] = -1
+            if fresh:
+                continue
+            n, okcap = int(old_O[s, K.N]), int(old_O[s, K.KCAP])
+            O[s, K.N] = n
+            for col in (K.E_TS, K.E_NEXT, K.E_KEY, K.E_X):
+                SI[O[s, col] : O[s, col] + n] = old_SI[old_O[s, col] : old_O[s, col] + n]
+            for col in (K.K_HEAD, K.K_TAIL, K.K_CNT, K.K_ND):
+                SI[O[s, col] : O[s, col] + okcap] = old_SI[old_O[s, col] : old_O[s, col] + okcap]
+            SF[O[s, K.E_VAL] : O[s, K.E_VAL] + n] = old_SF[old_O[s, K.E_VAL] : old_O[s, K.E_VAL] + n]
+            SF[O[s, K.K_SUM] : O[s, K.K_SUM] + okcap] = old_SF[
+                old_O[s, K.K_SUM] : old_O[s, K.K_SUM] + okcap
+            ]
+            if spec.rows:
+                SI[O[s, K.ROW_I] : O[s, K.ROW_I] + n * ni] = old_SI[
+                    old_O[s, K.ROW_I] : old_O[s, K.ROW_I] + n * ni
+                ]
+                SF[O[s, K.ROW_F] : O[s, K.ROW_F] + n * nf] = old_SF[
+                    old_O[s, K.ROW_F] : old_O[s, K.ROW_F] + n * nf
+                ]
+        self.SI, self.SF, self.O = SI, SF, O
+        players = self.kcaps.get("player", _INITIAL_KEYS)
+        if self.PF.shape[0] < players:
+            PF = np.full((players, PF_WIDTH), np.nan)
+            PF[: self.PF.shape[0]] = self.PF
+            PSP = np.full((players, PS_WIDTH), -1, dtype=np.int64)
+            PSP[: self.PSP.shape[0]] = self.PSP
+            self.PF, self.PSP = PF, PSP
+
+    # ---- keeping room -----------------------------------------------------------------------
+
+    def ensure_keys(self) -> None:
+        """Grow per-key arrays when a key domain has more slots than they hold."""
+        grow = False
+        for key, interner in self.keys.items():
+            need = len(interner) + 1
+            if need > self.kcaps[key]:
+                cap = self.kcaps[key]
+                while cap < need:
+                    cap *= 2
+                self.kcaps[key] = cap
+                grow = True
+        if grow:
+            self._allocate(fresh=False)
+
+    def ensure_room(self, rows: int) -> None:
+        """Make sure every store can take `rows` more entries: compact, then grow."""
+        O = self.O
+        need = O[: len(self.program.stores), K.N] + rows + 1
+        full = np.nonzero(need > O[: len(self.program.stores), K.CAP])[0]
+        if len(full) == 0:
+            return
+        ni, nf = self.program.layout.n_int, self.program.layout.n_float
+        grow = False
+        for s in full:
+            spec = self.program.stores[int(s)]
+            left = K.compact(self.SI, self.SF, O, self.D, int(s), self.now, spec.distinct, ni, nf)
+            cap = int(self.caps[s])
+            while left + rows + 1 > cap // 2:
+                cap *= 2
+            if cap != self.caps[s]:
+                self.caps[s] = cap
+                grow = True
+        if grow:
+            self._allocate(fresh=False)
+
+    def live_entries(self) -> dict[int, int]:
+        """Entries held per store (live and not yet compacted away)."""
+        return {spec.index: int(self.O[spec.index, K.N]) for spec in self.program.stores}
