@@ -9,17 +9,18 @@ what the rule's explanation held at that moment.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from dsl import ast
 from dsl.checks import CheckResult
 from dsl.format import format_expr
 from dsl.values import DurationValue, MoneyValue, Value, evaluate
 from dsl.vocabulary import EVENTS, MARKETS, minor_units
-from engine.decisions import Decision
+from engine.decisions import Decision, Hit
 from engine.events import EVENT_TYPES, BaseEvent, to_epoch_ms
 from engine.runtime import CompiledPack, StreamEngine, compile_results
 
@@ -27,7 +28,7 @@ from engine.runtime import CompiledPack, StreamEngine, compile_results
 DEFAULT_START = "2026-01-01T12:00:00Z"
 DEFAULT_PLAYER = "p1"
 
-_OPS: dict[str, Callable[[object, object], bool]] = {
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -56,7 +57,7 @@ def run_tests(result: CheckResult, pack: CompiledPack | None = None) -> list[Tes
 def _run_one(result: CheckResult, pack: CompiledPack, test: ast.PolicyTest) -> TestOutcome:
     market = test.market.name if test.market else result.markets[0]
     values = result.values[market]
-    start = datetime.fromisoformat((test.start.value if test.start else DEFAULT_START))
+    start = datetime.fromisoformat(test.start.value if test.start else DEFAULT_START)
     start_ms = to_epoch_ms(start)
     engine = StreamEngine(pack, record_all=True)
     outcome = TestOutcome(
@@ -77,7 +78,9 @@ def _run_one(result: CheckResult, pack: CompiledPack, test: ast.PolicyTest) -> T
         problem = _expectation(step, decisions, engine, market, values)
         if problem is not None:
             outcome.passed = False
-            outcome.failures.append(f"line {step.span.line}, after the event at {last_at}: {problem}")
+            outcome.failures.append(
+                f"line {step.span.line}, after the event at {last_at}: {problem}"
+            )
     return outcome
 
 
@@ -159,7 +162,10 @@ def _expectation(
         case ast.ExpectValue(rule=rule, name=name, op=op, value=expr):
             raw = engine.last_values.get(rule.name)
             if raw is None:
-                return f"{rule.name} was not evaluated on this event, so {rule.name}.{name.name} has no value"
+                return (
+                    f"{rule.name} was not evaluated on this event, so {rule.name}.{name.name} "
+                    "has no value"
+                )
             actual = raw.get(name.name)
             want = evaluate(expr, lambda p, _node: values[p])
             got, expected = _comparable(actual), _comparable(want)
@@ -185,15 +191,15 @@ def _comparable(v: object) -> object:
     return v
 
 
-def _explain(hits: dict[str, object], rule: str) -> str:
+def _explain(hits: Mapping[str, Hit], rule: str) -> str:
     hit = hits.get(rule)
     if hit is None:
         return ""
-    values = getattr(hit, "values", {})
-    reason = getattr(hit, "reason", None)
+    values = hit.values
+    reason = hit.reason
     shown = ", ".join(f"{k}={v}" for k, v in values.items())
     parts = [p for p in (shown, f'reason "{reason}"' if reason else "") if p]
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-__all__ = ["DEFAULT_START", "TestOutcome", "run_tests", "MARKETS"]
+__all__ = ["DEFAULT_START", "MARKETS", "TestOutcome", "run_tests"]

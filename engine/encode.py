@@ -86,7 +86,7 @@ class Encoder:
             (layout.float_columns.index(f"fx:{cur}"), cur) for cur in program.fx_currencies
         ]
 
-    def write(self, event: BaseEvent, I: np.ndarray, F: np.ndarray, r: int) -> None:  # noqa: N803
+    def write(self, event: BaseEvent, I: np.ndarray, F: np.ndarray, r: int) -> None:
         """Encode `event` into row `r` of `I` and `F`."""
         at = ts_ms(event)
         market = event.market
@@ -133,8 +133,8 @@ class Encoder:
     def encode(self, events: Sequence[BaseEvent]) -> tuple[np.ndarray, np.ndarray]:
         """A whole history, in the order given, as fresh `I` and `F` matrices."""
         n = len(events)
-        I = np.empty((n, self.layout.n_int), dtype=np.int64)  # noqa: N806
-        F = np.empty((n, self.layout.n_float), dtype=np.float64)  # noqa: N806
+        I = np.empty((n, self.layout.n_int), dtype=np.int64)
+        F = np.empty((n, self.layout.n_float), dtype=np.float64)
         for r, event in enumerate(events):
             self.write(event, I, F, r)
         return I, F
@@ -145,8 +145,8 @@ class Encoder:
         in the market's base minor units, other fields as values (None/NaN missing)."""
         n = len(columns["ts"])
         layout = self.layout
-        I = np.full((n, layout.n_int), MISSING_ID, dtype=np.int64)  # noqa: N806
-        F = np.full((n, layout.n_float), np.nan, dtype=np.float64)  # noqa: N806
+        I = np.full((n, layout.n_int), MISSING_ID, dtype=np.int64)
+        F = np.full((n, layout.n_float), np.nan, dtype=np.float64)
         I[:, 0] = _codes(columns["type"], EVENT_CODES)
         I[:, 1] = _codes(columns["market"], MARKET_CODES)
         I[:, 2] = np.asarray(columns["ts"], dtype=np.int64)

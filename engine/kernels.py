@@ -7,8 +7,13 @@ amortised. All stores of a pack live in two flat pools, `SI` (int64) and `SF` (f
 row `O[s]` holds store `s`'s offsets and sizes, so growing a store is a Python-side copy
 and the kernels never allocate state.
 
-Distinct counts keep, per store, a typed dict from (key, value) to how many live entries
-carry that pair; the number of pairs with a non-zero count per key is the distinct count.
+Distinct counts keep, per store, an open-addressing hash table (also in `SI`) from
+(key, value) to how many live entries carry that pair; the number of pairs with a
+non-zero count per key is the distinct count.
+
+The generated kernel calls `push_store` and `query` from one call site each, driven by
+tables (`ST`, `AQ`), because every call site of a helper is compiled and optimised anew:
+a pack of forty rules would otherwise take a minute to compile.
 """
 
 from __future__ import annotations
@@ -19,22 +24,110 @@ from numba import njit
 # Columns of `O` (one row per store).
 N, CAP, KCAP, E_TS, E_NEXT, E_KEY, E_X, E_VAL = 0, 1, 2, 3, 4, 5, 6, 7
 K_HEAD, K_TAIL, K_CNT, K_ND, K_SUM, ROW_I, ROW_F, WINDOW = 8, 9, 10, 11, 12, 13, 14, 15
-O_WIDTH = 16
+HT_KEY, HT_CNT, HT_CAP = 16, 17, 18
+O_WIDTH = 19
+
+# Columns of `ST` (one row per store): how an event is pushed.
+ST_KEY, ST_VAL, ST_X, ST_DISTINCT, ST_ROWS = 0, 1, 2, 3, 4
+ST_WIDTH = 5
+# Columns of `AQ` (one row per aggregate slot): kind, key column, store and window per market.
+AQ_KIND, AQ_KEY, AQ_STORE, AQ_WINDOW = 0, 1, 2, 5
+AQ_WIDTH = 8
+COUNT, SUM, AVG, MIN, MAX, DISTINCT = 0, 1, 2, 3, 4, 5
 
 _PAIR_SHIFT = 32
+_EMPTY, _TOMB = -1, -2
 
 
-@njit(cache=True, inline="always")
-def _pair(key: int, x: int) -> int:
+@njit(cache=True)
+def _pair(key, x):
     return (key << _PAIR_SHIFT) | x
 
 
 @njit(cache=True)
-def push(SI, SF, O, D, s, key, ts, val, x, distinct, I, F, i, rows):
-    """Append an event to store `s` under `key`; returns 1 when the store is full."""
+def _find(SI, O, s, p):
+    """The hash slot holding pair `p`, or (if absent) the slot to put it in, and whether
+    it was found."""
+    mask = O[s, HT_CAP] - 1
+    h = p ^ (p >> 29)
+    h = (h * 0x5851F42D4C957F2D) & mask
+    spare = -1
+    while True:
+        k = SI[O[s, HT_KEY] + h]
+        if k == _EMPTY:
+            return (spare if spare >= 0 else h), False
+        if k == _TOMB:
+            if spare < 0:
+                spare = h
+        elif k == p:
+            return h, True
+        h = (h + 1) & mask
+
+
+@njit(cache=True)
+def _pair_in(SI, O, s, key, x):
+    """Count one more live entry for (key, x); a first one adds a distinct value."""
+    p = _pair(key, x)
+    h, found = _find(SI, O, s, p)
+    if found:
+        SI[O[s, HT_CNT] + h] += 1
+    else:
+        SI[O[s, HT_KEY] + h] = p
+        SI[O[s, HT_CNT] + h] = 1
+        SI[O[s, K_ND] + key] += 1
+
+
+@njit(cache=True)
+def _pair_out(SI, O, s, key, x):
+    h, found = _find(SI, O, s, _pair(key, x))
+    if found:
+        c = SI[O[s, HT_CNT] + h] - 1
+        SI[O[s, HT_CNT] + h] = c
+        if c == 0:
+            SI[O[s, HT_KEY] + h] = _TOMB
+            SI[O[s, K_ND] + key] -= 1
+
+
+@njit(cache=True)
+def rebuild_distinct(SI, O, s):
+    """Refill store `s`'s hash table from its live entries (after a move or a resize)."""
+    base = O[s, HT_KEY]
+    for h in range(O[s, HT_CAP]):
+        SI[base + h] = _EMPTY
+    for j in range(O[s, N]):
+        key = SI[O[s, E_KEY] + j]
+        head = SI[O[s, K_HEAD] + key]
+        if head >= 0 and j >= head:
+            p = _pair(key, SI[O[s, E_X] + j])
+            h, found = _find(SI, O, s, p)
+            if found:
+                SI[O[s, HT_CNT] + h] += 1
+            else:
+                SI[base + h] = p
+                SI[O[s, HT_CNT] + h] = 1
+
+
+@njit(cache=True)
+def push_store(SI, SF, O, ST, s, I, F, i, t):
+    """Append event `i` to store `s` as its `ST` row says; returns 1 when the store is full.
+
+    An event without the store's key (or value, or distinct value) is not counted."""
+    key = I[i, ST[s, ST_KEY]]
+    if key < 0:
+        return 0
+    val = 1.0
+    if ST[s, ST_VAL] >= 0:
+        val = F[i, ST[s, ST_VAL]]
+        if val != val:
+            return 0
+    x = 0
+    if ST[s, ST_X] >= 0:
+        x = I[i, ST[s, ST_X]]
+        if x < 0:
+            return 0
     j = O[s, N]
     O[s, N] = j + 1
-    SI[O[s, E_TS] + j] = ts
+    SI[O[s, E_TS] + j] = t
     SI[O[s, E_NEXT] + j] = -1
     SI[O[s, E_KEY] + j] = key
     SI[O[s, E_X] + j] = x
@@ -47,14 +140,9 @@ def push(SI, SF, O, D, s, key, ts, val, x, distinct, I, F, i, rows):
     SI[O[s, K_TAIL] + key] = j
     SI[O[s, K_CNT] + key] += 1
     SF[O[s, K_SUM] + key] += val
-    if distinct:
-        d = D[s]
-        p = _pair(key, x)
-        c = d.get(p, 0)
-        d[p] = c + 1
-        if c == 0:
-            SI[O[s, K_ND] + key] += 1
-    if rows:
+    if ST[s, ST_DISTINCT]:
+        _pair_in(SI, O, s, key, x)
+    if ST[s, ST_ROWS]:
         ni = I.shape[1]
         nf = F.shape[1]
         bi = O[s, ROW_I] + j * ni
@@ -67,19 +155,12 @@ def push(SI, SF, O, D, s, key, ts, val, x, distinct, I, F, i, rows):
 
 
 @njit(cache=True)
-def _evict_head(SI, SF, O, D, s, key, distinct):
+def _evict_head(SI, SF, O, s, key, distinct):
     h = SI[O[s, K_HEAD] + key]
     SI[O[s, K_CNT] + key] -= 1
     SF[O[s, K_SUM] + key] -= SF[O[s, E_VAL] + h]
     if distinct:
-        d = D[s]
-        p = _pair(key, SI[O[s, E_X] + h])
-        c = d[p] - 1
-        if c == 0:
-            del d[p]
-            SI[O[s, K_ND] + key] -= 1
-        else:
-            d[p] = c
+        _pair_out(SI, O, s, key, SI[O[s, E_X] + h])
     nxt = SI[O[s, E_NEXT] + h]
     SI[O[s, K_HEAD] + key] = nxt
     if nxt < 0:
@@ -89,72 +170,52 @@ def _evict_head(SI, SF, O, D, s, key, distinct):
 
 
 @njit(cache=True)
-def evict(SI, SF, O, D, s, key, lo, distinct):
+def evict(SI, SF, O, s, key, lo, distinct):
     """Drop `key`'s entries at or before time `lo` (the window is `(lo, t]`)."""
     while True:
         h = SI[O[s, K_HEAD] + key]
         if h < 0 or SI[O[s, E_TS] + h] > lo:
             return
-        _evict_head(SI, SF, O, D, s, key, distinct)
+        _evict_head(SI, SF, O, s, key, distinct)
 
 
 @njit(cache=True)
-def count(SI, SF, O, D, s, key, lo, distinct):
+def query(SI, SF, O, AQ, a, I, i, m, t):
+    """Aggregate slot `a` for event `i` of market `m` at time `t`, over `(t - W, t]`."""
+    key = I[i, AQ[a, AQ_KEY]]
     if key < 0:
         return np.nan
-    evict(SI, SF, O, D, s, key, lo, distinct)
-    return float(SI[O[s, K_CNT] + key])
-
-
-@njit(cache=True)
-def total(SI, SF, O, D, s, key, lo, distinct):
-    if key < 0:
-        return np.nan
-    evict(SI, SF, O, D, s, key, lo, distinct)
-    return SF[O[s, K_SUM] + key]
-
-
-@njit(cache=True)
-def mean(SI, SF, O, D, s, key, lo, distinct):
-    if key < 0:
-        return np.nan
-    evict(SI, SF, O, D, s, key, lo, distinct)
+    s = AQ[a, AQ_STORE + m]
+    kind = AQ[a, AQ_KIND]
+    evict(SI, SF, O, s, key, t - AQ[a, AQ_WINDOW + m], kind == DISTINCT)
+    if kind == COUNT:
+        return float(SI[O[s, K_CNT] + key])
+    if kind == SUM:
+        return SF[O[s, K_SUM] + key]
+    if kind == DISTINCT:
+        return float(SI[O[s, K_ND] + key])
     n = SI[O[s, K_CNT] + key]
     if n == 0:
         return np.nan
-    return SF[O[s, K_SUM] + key] / n
-
-
-@njit(cache=True)
-def n_distinct(SI, SF, O, D, s, key, lo, distinct):
-    if key < 0:
-        return np.nan
-    evict(SI, SF, O, D, s, key, lo, distinct)
-    return float(SI[O[s, K_ND] + key])
-
-
-@njit(cache=True)
-def extreme(SI, SF, O, D, s, key, lo, distinct, want_max):
-    """min or max over the window: a walk over the key's live entries."""
-    if key < 0:
-        return np.nan
-    evict(SI, SF, O, D, s, key, lo, distinct)
+    if kind == AVG:
+        return SF[O[s, K_SUM] + key] / n
+    # min and max walk the key's live entries
     best = np.nan
     h = SI[O[s, K_HEAD] + key]
     while h >= 0:
         v = SF[O[s, E_VAL] + h]
-        if best != best or (want_max and v > best) or (not want_max and v < best):
+        if best != best or (kind == MAX and v > best) or (kind == MIN and v < best):
             best = v
         h = SI[O[s, E_NEXT] + h]
     return best
 
 
 @njit(cache=True)
-def history(SI, SF, O, D, s, key, lo):
+def history(SI, SF, O, s, key, lo):
     """The entries of `key` inside the window, oldest first (for sequences)."""
     if key < 0:
         return np.empty(0, np.int64)
-    evict(SI, SF, O, D, s, key, lo, False)
+    evict(SI, SF, O, s, key, lo, False)
     n = SI[O[s, K_CNT] + key]
     out = np.empty(n, np.int64)
     h = SI[O[s, K_HEAD] + key]
@@ -167,7 +228,7 @@ def history(SI, SF, O, D, s, key, lo):
 
 
 @njit(cache=True)
-def compact(SI, SF, O, D, s, now, distinct, ni, nf):
+def compact(SI, SF, O, s, now, distinct, ni, nf):
     """Evict what is out of the store's window at time `now` and move the live entries
     to the front of the log; returns how many entries are left."""
     n = O[s, N]
@@ -175,7 +236,7 @@ def compact(SI, SF, O, D, s, now, distinct, ni, nf):
     for j in range(n):
         key = SI[O[s, E_KEY] + j]
         if SI[O[s, K_HEAD] + key] == j and SI[O[s, E_TS] + j] <= lo:
-            _evict_head(SI, SF, O, D, s, key, distinct)
+            _evict_head(SI, SF, O, s, key, distinct)
     w = 0
     for j in range(n):
         key = SI[O[s, E_KEY] + j]
@@ -208,24 +269,9 @@ def compact(SI, SF, O, D, s, now, distinct, ni, nf):
             SI[O[s, E_NEXT] + tail] = j
         SI[O[s, K_TAIL] + key] = j
     O[s, N] = w
+    if distinct:
+        rebuild_distinct(SI, O, s)
     return w
-
-
-@njit(cache=True, inline="always")
-def id_eq(a, b):
-    """Interned strings are equal; a missing one (-1) equals nothing."""
-    return a == b and a >= 0
-
-
-@njit(cache=True, inline="always")
-def id_ne(a, b):
-    return a != b and a >= 0 and b >= 0
-
-
-@njit(cache=True, inline="always")
-def f_ne(a, b):
-    """`!=` with a missing value (NaN) is false, as every comparison with one is."""
-    return a != b and a == a and b == b
 
 
 @njit(cache=True)
@@ -241,7 +287,7 @@ def in_ids(KI, lo, hi, v):
 def in_floats(KF, lo, hi, v):
     if v != v:
         return False
-    for j in range(lo, hi):
+    for j in range(lo, hi):  # noqa: SIM110 — a plain loop is what numba compiles well
         if KF[j] == v:
             return True
     return False

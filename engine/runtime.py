@@ -19,6 +19,7 @@ import dsl
 from dsl.checks import CheckResult
 from dsl.compiler import Program, compile_pack, load_kernel
 from dsl.vocabulary import ACTIONS, MARKETS
+from engine import kernels
 from engine.decisions import Decision, Hit, Scalar, display, render_reason, typed_value
 from engine.encode import Encoder
 from engine.events import BaseEvent, ts_ms
@@ -86,6 +87,20 @@ class _Tables:
         for rule in program.rules:
             for market, score in rule.scores.items():
                 self.RS[MARKET_CODES[market], rule.index] = score
+        self.ST = _table(program.store_table, kernels.ST_WIDTH)
+        self.AQ = _table(program.aggregate_table, kernels.AQ_WIDTH)
+        slots = [slot for per_type in program.by_type for slot in per_type]
+        self.TA = np.array(slots or [0], dtype=np.int64)
+        sizes = [len(per_type) for per_type in program.by_type] or [0]
+        self.TH = np.cumsum(sizes).astype(np.int64)
+        self.TL = self.TH - np.array(sizes, dtype=np.int64)
+
+
+def _table(rows: list[tuple[int, ...]], width: int) -> np.ndarray:
+    table = np.zeros((max(1, len(rows)), width), dtype=np.int64)
+    for j, row in enumerate(rows):
+        table[j, : len(row)] = row
+    return table
 
 
 class _Run:
@@ -110,12 +125,12 @@ class _Run:
         self.HN = np.zeros(1, dtype=np.int64)
         self.SB = np.full(program.n_sequence_slots, -1, dtype=np.int64)
 
-    def call(self, I: np.ndarray, F: np.ndarray, lo: int, hi: int, rec: bool) -> int:  # noqa: N803
+    def call(self, I: np.ndarray, F: np.ndarray, lo: int, hi: int, rec: bool) -> int:
         st, tb = self.state, self.tables
         self.HN[0] = 0
         flag: int = self.pack.kernel.run(
-            I, F, lo, hi, rec, st.SI, st.SF, st.O, st.D, st.PF, st.PSP,
-            tb.P, tb.PS, tb.KI, tb.KF, tb.RS,
+            I, F, lo, hi, rec, st.SI, st.SF, st.O, st.PF, st.PSP,
+            tb.P, tb.PS, tb.KI, tb.KF, tb.RS, tb.ST, tb.AQ, tb.TL, tb.TH, tb.TA,
             self.SCORE, self.ACTN, self.HR, self.HV, self.HN, self.SB,
         )  # fmt: skip
         return flag
@@ -164,6 +179,8 @@ class StreamEngine:
         self._policy_markets = [set(p.markets) for p in pack.program.policies]
         # The raw values behind the last decision's hits, for tests: rule → name → value.
         self.last_values: dict[str, dict[str, object]] = {}
+        # What the kernel recorded for the last event: (rule index, fired, raw values).
+        self.last_raw: list[tuple[int, bool, np.ndarray]] = []
 
     def process(self, event: BaseEvent) -> Decision:
         """Update the window state with `event` and decide it."""
@@ -191,8 +208,13 @@ class StreamEngine:
             policies[info.name] = ACTIONS[act]
             action = max(action, act)
             score += int(run.SCORE[0, p])
-        hits, shadow, evaluated = [], [], []
+        hits: list[Hit] = []
+        shadow: list[Hit] = []
+        evaluated: list[Hit] = []
         self.last_values = {}
+        self.last_raw = [
+            (int(run.HR[h, 1]), bool(run.HR[h, 2]), run.HV[h].copy()) for h in range(int(run.HN[0]))
+        ]
         for h in range(int(run.HN[0])):
             hit = run.hit(h, market)
             if self.record_all:
@@ -229,8 +251,8 @@ class BatchResult:
 
 def run_batch(
     pack: CompiledPack,
-    I: np.ndarray,  # noqa: N803
-    F: np.ndarray,  # noqa: N803
+    I: np.ndarray,
+    F: np.ndarray,
     *,
     run: _Run | None = None,
     chunk: int = _BATCH_CHUNK,
@@ -282,9 +304,9 @@ class BatchEngine:
         return self._run.encoder
 
     def run_events(self, events: Sequence[BaseEvent]) -> BatchResult:
-        I, F = self._run.encoder.encode(events)  # noqa: N806
+        I, F = self._run.encoder.encode(events)
         return self.run_encoded(I, F)
 
-    def run_encoded(self, I: np.ndarray, F: np.ndarray) -> BatchResult:  # noqa: N803
+    def run_encoded(self, I: np.ndarray, F: np.ndarray) -> BatchResult:
         self._run.state.ensure_keys()
         return run_batch(self.pack, I, F, run=self._run)

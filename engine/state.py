@@ -9,8 +9,6 @@ window is dropped), and only if it is still more than half full after that does 
 from __future__ import annotations
 
 import numpy as np
-from numba import types as nb_types
-from numba.typed import Dict, List
 
 from dsl.compiler.program import Program
 from engine import kernels as K
@@ -18,6 +16,13 @@ from engine.layout import PF_WIDTH, PS_WIDTH
 
 _INITIAL_ENTRIES = 256
 _INITIAL_KEYS = 256
+
+
+def _pow2(n: int) -> int:
+    p = 1
+    while p < n:
+        p *= 2
+    return p
 
 
 class Interner:
@@ -50,13 +55,10 @@ class State:
         self.keys = keys
         n = len(program.stores)
         self.caps = np.full(n, _INITIAL_ENTRIES, dtype=np.int64)
-        self.kcaps = {key: _INITIAL_KEYS for key in keys}
+        self.kcaps = dict.fromkeys(keys, _INITIAL_KEYS)
         self.O = np.zeros((max(n, 1), K.O_WIDTH), dtype=np.int64)
         self.SI = np.zeros(1, dtype=np.int64)
         self.SF = np.zeros(1, dtype=np.float64)
-        self.D = List()
-        for _ in range(max(n, 1)):
-            self.D.append(Dict.empty(key_type=nb_types.int64, value_type=nb_types.int64))
         self.PF = np.full((_INITIAL_KEYS, PF_WIDTH), np.nan)
         self.PSP = np.full((_INITIAL_KEYS, PS_WIDTH), -1, dtype=np.int64)
         self.now = np.iinfo(np.int64).min
@@ -91,12 +93,21 @@ class State:
                 sf += cap * nf
             else:
                 O[s, K.ROW_I] = O[s, K.ROW_F] = -1
+            # A distinct store's hash table: at most `cap` live pairs plus as many
+            # tombstones between rebuilds, so four times the log keeps it half empty.
+            hcap = _pow2(4 * cap) if spec.distinct else 1
+            O[s, K.HT_CAP] = hcap
+            O[s, K.HT_KEY] = si
+            si += hcap
+            O[s, K.HT_CNT] = si
+            si += hcap
         SI = np.zeros(max(si, 1), dtype=np.int64)
         SF = np.zeros(max(sf, 1), dtype=np.float64)
         for spec in self.program.stores:
             s = spec.index
             for col in (K.K_HEAD, K.K_TAIL):
                 SI[O[s, col] : O[s, col] + O[s, K.KCAP]] = -1
+            SI[O[s, K.HT_KEY] : O[s, K.HT_KEY] + O[s, K.HT_CAP]] = -1
             if fresh:
                 continue
             n, okcap = int(old_O[s, K.N]), int(old_O[s, K.KCAP])
@@ -105,7 +116,9 @@ class State:
                 SI[O[s, col] : O[s, col] + n] = old_SI[old_O[s, col] : old_O[s, col] + n]
             for col in (K.K_HEAD, K.K_TAIL, K.K_CNT, K.K_ND):
                 SI[O[s, col] : O[s, col] + okcap] = old_SI[old_O[s, col] : old_O[s, col] + okcap]
-            SF[O[s, K.E_VAL] : O[s, K.E_VAL] + n] = old_SF[old_O[s, K.E_VAL] : old_O[s, K.E_VAL] + n]
+            SF[O[s, K.E_VAL] : O[s, K.E_VAL] + n] = old_SF[
+                old_O[s, K.E_VAL] : old_O[s, K.E_VAL] + n
+            ]
             SF[O[s, K.K_SUM] : O[s, K.K_SUM] + okcap] = old_SF[
                 old_O[s, K.K_SUM] : old_O[s, K.K_SUM] + okcap
             ]
@@ -117,6 +130,10 @@ class State:
                     old_O[s, K.ROW_F] : old_O[s, K.ROW_F] + n * nf
                 ]
         self.SI, self.SF, self.O = SI, SF, O
+        if not fresh:
+            for spec in self.program.stores:
+                if spec.distinct:
+                    K.rebuild_distinct(SI, O, spec.index)
         players = self.kcaps.get("player", _INITIAL_KEYS)
         if self.PF.shape[0] < players:
             PF = np.full((players, PF_WIDTH), np.nan)
@@ -152,7 +169,7 @@ class State:
         grow = False
         for s in full:
             spec = self.program.stores[int(s)]
-            left = K.compact(self.SI, self.SF, O, self.D, int(s), self.now, spec.distinct, ni, nf)
+            left = K.compact(self.SI, self.SF, O, int(s), self.now, spec.distinct, ni, nf)
             cap = int(self.caps[s])
             while left + rows + 1 > cap // 2:
                 cap *= 2

@@ -6,11 +6,23 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 import dsl
-from dsl.errors import Issue, PolicySyntaxError
+from dsl.errors import Issue, PolicyError, PolicySyntaxError
+from engine.events import BaseEvent, EventError, decode_events_jsonl, event_type
+
+# The engine brings numpy and numba, which take longer to import than `check` takes to
+# run; `test` and `explain` import it when they start.
+if TYPE_CHECKING:
+    from dsl.testing import TestOutcome
+    from engine.decisions import Decision, Hit, Scalar
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -117,6 +129,167 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return status
 
 
+def _print_policy_errors(exc: PolicyError) -> None:
+    """Print a policy's errors as `check` does, each under its own file's source line."""
+    sources: dict[str, str | None] = {}
+    for issue in exc.issues:
+        path = issue.location.path
+        if path not in sources:
+            try:
+                sources[path] = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                sources[path] = None
+        print(dsl.render(issue, sources[path]))
+
+
+def _outcome_lines(outcome: TestOutcome) -> list[str]:
+    head = f"{'PASS' if outcome.passed else 'FAIL'} {outcome.path}:{outcome.line}  {outcome.name}"
+    return [head, *(textwrap.indent(reason, "    ") for reason in outcome.failures)]
+
+
+def _outcome_json(outcome: TestOutcome) -> str:
+    return json.dumps(
+        {
+            "path": outcome.path,
+            "line": outcome.line,
+            "policy": outcome.policy,
+            "name": outcome.name,
+            "passed": outcome.passed,
+            "failures": outcome.failures,
+        }
+    )
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run the tests written inside policies, on the compiled engine."""
+    from dsl.compiler import CompileError
+    from dsl.testing import run_tests
+
+    files = _policy_files(args.paths)
+    passed = failed = broken = 0
+    for path in files:
+        try:
+            outcomes = run_tests(dsl.load_policy(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: error cannot read the file: {_reason(exc)}", file=sys.stderr)
+            broken += 1
+            continue
+        except PolicyError as exc:
+            if args.json:
+                for issue in exc.issues:
+                    print(_issue_json(issue))
+            else:
+                _print_policy_errors(exc)
+            broken += 1
+            continue
+        except CompileError as exc:
+            # The checks passed, so this is a gap in the compiler, not the author's mistake.
+            print(f"{path}: error cannot compile the policy: {exc}", file=sys.stderr)
+            broken += 1
+            continue
+        if args.k is not None:
+            outcomes = [o for o in outcomes if args.k.casefold() in o.name.casefold()]
+        for outcome in outcomes:
+            print(_outcome_json(outcome) if args.json else "\n".join(_outcome_lines(outcome)))
+        passed += sum(o.passed for o in outcomes)
+        failed += sum(not o.passed for o in outcomes)
+    if args.k is not None and passed + failed == 0 and not broken:
+        raise UsageError(f"no test name contains {args.k!r}")
+    if args.json:
+        summary = {"passed": passed, "failed": failed, "files_with_errors": broken}
+        print(json.dumps({"summary": summary}))
+    else:
+        not_run = f", {broken} file{'s' * (broken != 1)} not run" if broken else ""
+        print(f"{passed} passed, {failed} failed{not_run}")
+    return EXIT_PROBLEMS if failed or broken else EXIT_OK
+
+
+def _time(ms: int) -> str:
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    text = at.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _scalar(value: Scalar) -> str:
+    if value is None:
+        return "?"  # as a reason shows a missing value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _hit_lines(hit: Hit) -> list[str]:
+    tags = ", ".join(t for t in (hit.policy, hit.severity) if t)
+    line = f"  {hit.score:+d} {hit.rule} [{tags}]"
+    if hit.shadow:
+        line += " (shadow)"
+    if hit.action != "allow":  # "allow" is a rule without an action of its own
+        line += f" {hit.action}"
+    if hit.reason:
+        line += f": {hit.reason}"
+    lines = [line]
+    if hit.values:
+        lines.append("      " + ", ".join(f"{k}={_scalar(v)}" for k, v in hit.values.items()))
+    return lines
+
+
+def _decision_lines(event: BaseEvent, decision: Decision) -> list[str]:
+    head = (
+        f"{_time(decision.ts)}  {event_type(event)}  {decision.event_id}  "
+        f"player {decision.player_id}  {decision.market}  "
+        f"→ {decision.action}  (score {decision.score})"
+    )
+    return [head, *(line for hit in (*decision.hits, *decision.shadow) for line in _hit_lines(hit))]
+
+
+def _event_problem(name: str, exc: EventError) -> str:
+    where = name if exc.line is None else f"{name}:{exc.line}"
+    message = exc.message
+    if exc.field is not None and f"`{exc.field}`" not in message:
+        message = f"field `{exc.field}`: {message}"
+    return f"{where}: {message}"
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Decide each event of a JSONL file and show which rules fired and why."""
+    from engine.runtime import StreamEngine, load_pack
+
+    files = _policy_files([args.policy])
+    if args.events != "-" and not Path(args.events).exists():
+        raise UsageError(f"no such file: {args.events}")
+    try:
+        data = sys.stdin.buffer.read() if args.events == "-" else Path(args.events).read_bytes()
+    except OSError as exc:
+        print(f"{args.events}: error cannot read the file: {_reason(exc)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        pack = load_pack(files)
+    except (OSError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "filename", None) or args.policy
+        print(f"{where}: error cannot read the file: {_reason(exc)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except PolicyError as exc:
+        _print_policy_errors(exc)
+        return EXIT_PROBLEMS
+    # Every line is decoded before the first is decided: a bad file gives no output but
+    # the problem, rather than a run that stops partway.
+    try:
+        events = decode_events_jsonl(data)
+    except EventError as exc:
+        print(_event_problem(args.events, exc), file=sys.stderr)
+        return EXIT_PROBLEMS
+    engine = StreamEngine(pack)
+    for event in events:
+        decision = engine.process(event)
+        if args.only_hits and not (decision.hits or decision.shadow):
+            continue
+        if args.json:
+            print(msgspec.json.encode(decision).decode())
+        else:
+            print("\n".join(_decision_lines(event, decision)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pitboss", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("paths", nargs="+")
     fmt.add_argument("--check", action="store_true", help="only report files that would change")
     fmt.set_defaults(run=cmd_fmt)
+
+    test = sub.add_parser("test", help="run the tests written inside policies")
+    test.add_argument(
+        "paths", nargs="*", default=["policies"], help="policy files or folders (default: policies)"
+    )
+    test.add_argument("-k", metavar="TEXT", help="only tests whose name contains TEXT (any case)")
+    test.add_argument("--json", action="store_true", help="one JSON object per test")
+    test.set_defaults(run=cmd_test)
+
+    explain = sub.add_parser("explain", help="decide events and show which rules fired and why")
+    explain.add_argument("policy", help="a policy file, or a folder of .pol files run together")
+    explain.add_argument("events", help="a JSONL file of events, one per line; - for stdin")
+    explain.add_argument("--json", action="store_true", help="one JSON decision per event")
+    explain.add_argument(
+        "--only-hits", action="store_true", help="leave out events where no rule fired"
+    )
+    explain.set_defaults(run=cmd_explain)
     return parser
 
 

@@ -14,7 +14,8 @@ One method per node kind, dispatched by one `match`; the state threaded through 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from dsl import ast
@@ -81,7 +82,8 @@ class Compiler:
         self.layout = Layout()
         self.program = Program(source="", layout=self.layout, stores=[], policies=[], rules=[])
         self._store_ids: dict[tuple[object, ...], int] = {}
-        self._store_code: list[tuple[tuple[str, ...], list[str]]] = []  # types, push lines
+        self._store_code: list[tuple[tuple[str, ...], str | None]] = []  # types, filter
+        self._slot_types: list[tuple[int, tuple[str, ...]]] = []  # aggregate slot → rule's on
         self._functions: list[str] = []
         self._policies: list[_PolicyCtx] = []
         self._n_seq_slots = 0
@@ -97,7 +99,7 @@ class Compiler:
             self._declare_params(ctx)
             body.extend(self._policy(ctx))
         profile = self._profile_update() if self.program.uses_profile else []
-        pushes = self._pushes()
+        pushes = self._pushes() + self._queries()
         self.program.n_sequence_slots = max(1, self._n_seq_slots)
         self.program.source = self._module(profile + pushes + body)
         return self.program
@@ -116,11 +118,13 @@ class Compiler:
         run = [
             "",
             "@njit(cache=True, error_model='numpy')",
-            "def run(I, F, lo, hi, rec, SI, SF, O, D, PF, PSP, P, PS, KI, KF, RS,"
-            " SCORE, ACTN, HR, HV, HN, SB):",
+            "def run(I, F, lo, hi, rec, SI, SF, O, PF, PSP, P, PS, KI, KF, RS, ST, AQ,"
+            " TL, TH, TA, SCORE, ACTN, HR, HV, HN, SB):",
             "    flag = 0",
             "    NI = I.shape[1]",
             "    NF = F.shape[1]",
+            f"    AV = np.empty({max(1, len(self.program.aggregate_table))}, np.float64)",
+            f"    PL = np.empty({max(1, len(self.program.stores))}, np.int64)",
             "    for i in range(lo, hi):",
             "        r = i - lo",
             "        et = I[i, 0]",
@@ -148,9 +152,7 @@ class Compiler:
                 self.program.string_params.append({m: str(v) for m, v in per_market.items()})
                 ctx.param_slots[name] = ("PS", len(self.program.string_params) - 1)
             else:
-                self.program.float_params.append(
-                    {m: _as_number(v) for m, v in per_market.items()}
-                )
+                self.program.float_params.append({m: _as_number(v) for m, v in per_market.items()})
                 ctx.param_slots[name] = ("P", len(self.program.float_params) - 1)
 
     def _string(self, text: str) -> str:
@@ -185,11 +187,13 @@ class Compiler:
         policy = result.policy
         markets = result.markets
         bands: dict[str, tuple[Band, ...]] = {}
-        otherwise = policy.decide.otherwise.name if policy.decide and policy.decide.otherwise else "allow"
+        otherwise = (
+            policy.decide.otherwise.name if policy.decide and policy.decide.otherwise else "allow"
+        )
         for m in markets:
             out = []
             for band in policy.decide.bands if policy.decide else ():
-                value = evaluate(band.threshold, lambda n, _node, m=m: result.values[m][n])
+                value = evaluate(band.threshold, _lookup(result.values[m]))
                 assert isinstance(value, int)
                 out.append(Band(band.op, value, band.action.name))
             bands[m] = tuple(out)
@@ -212,8 +216,8 @@ class Compiler:
         decide = {}
         for m in markets:
             code = str(ACTION_CODES[otherwise])
-            for band in reversed(bands[m]):
-                code = f"({ACTION_CODES[band.action]} if sc {band.op} {band.threshold} else {code})"
+            for b in reversed(bands[m]):
+                code = f"({ACTION_CODES[b.action]} if sc {b.op} {b.threshold} else {code})"
             decide[m] = code
         p = ctx.index
         lines += [
@@ -223,7 +227,22 @@ class Compiler:
             f"    SCORE[r, {p}] = sc",
             f"    ACTN[r, {p}] = act",
         ]
-        return lines
+        # Each policy is its own function: numba's type inference and lowering grow
+        # faster than linearly with a function's size, so small functions compile faster.
+        fn = f"policy{p}"
+        self._functions.append(
+            "\n".join(
+                [
+                    "@njit(cache=True, error_model='numpy')",
+                    f"def {fn}({_POLICY_ARGS}):",
+                    "    NI = I.shape[1]",
+                    "    NF = F.shape[1]",
+                    *("    " + line for line in lines),
+                    "",
+                ]
+            )
+        )
+        return [f"{fn}({_POLICY_ARGS})"]
 
     def _rule(self, ctx: _PolicyCtx, rule: ast.Rule) -> list[str]:
         result = ctx.result
@@ -242,7 +261,7 @@ class Compiler:
         for k, node in enumerate(aggregates):
             var = f"a{g}_{k}"
             scope.aggregates[id(node)] = var
-            pre.append(f"{var} = {self._query(ctx, node)}")
+            pre.append(f"{var} = {self._query(ctx, node, events)}")
             name = node.alias.name if node.alias else node.func.name
             if name not in names:
                 names.add(name)
@@ -358,7 +377,7 @@ class Compiler:
                     code, _ = self._profile(attr)
                     out.append((ExplainItem(name, PROFILE[attr]), code))
                 elif base in bindings:
-                    slot, store, event = bindings[base]
+                    slot, store, _event = bindings[base]
                     code = self._entry_field(attr, f"SB[{slot}]", store, guard=True)
                     out.append((ExplainItem(name, _field_type(attr)), code))
                 elif base in scope.events:
@@ -374,110 +393,105 @@ class Compiler:
     def _store(
         self,
         identity: tuple[object, ...],
-        spec: dict[str, object],
+        spec: StoreSpec,
         types: tuple[str, ...],
-        push: list[str],
+        row: tuple[int, ...],
+        where: str | None,
     ) -> int:
         known = self._store_ids.get(identity)
         if known is not None:
             return known
         index = len(self.program.stores)
         self._store_ids[identity] = index
-        self.program.stores.append(StoreSpec(index=index, **spec))  # type: ignore[arg-type]
-        self._store_code.append((types, [line.replace("$S", str(index)) for line in push]))
+        self.program.stores.append(replace(spec, index=index))
+        self.program.store_table.append(row)
+        self._store_code.append((types, where))
         return index
 
     def _pushes(self) -> list[str]:
-        lines = []
-        for types, push in self._store_code:
+        """Stores that take the event are listed first, then pushed from one call site."""
+        lines = ["np_ = 0"]
+        for index, (types, where) in enumerate(self._store_code):
             test = " or ".join(f"et == {EVENT_CODES[e]}" for e in types)
-            lines.append(f"if {test}:")
-            lines.extend("    " + line for line in push)
+            if where is not None:
+                test = f"({test}) and {where}"
+            lines += [f"if {test}:", f"    PL[np_] = {index}", "    np_ += 1"]
+        lines += [
+            "for q in range(np_):",
+            "    flag |= C.push_store(SI, SF, O, ST, PL[q], I, F, i, t)",
+        ]
         return lines
+
+    def _queries(self) -> list[str]:
+        """Every aggregate the rules on this event type read, from one call site."""
+        by_type: list[list[int]] = [[] for _ in EVENT_CODES]
+        for slot, types in self._slot_types:
+            for event in types:
+                by_type[EVENT_CODES[event]].append(slot)
+        self.program.by_type = by_type
+        if not self._slot_types:
+            return []
+        return [
+            "for q in range(TL[et], TH[et]):",
+            "    a = TA[q]",
+            "    AV[a] = C.query(SI, SF, O, AQ, a, I, i, m, t)",
+        ]
 
     def _window(self, ctx: _PolicyCtx, expr: ast.Expr, market: str) -> int:
         value = evaluate(expr, lambda n, _node: ctx.result.values[market][n])
         assert isinstance(value, DurationValue)
         return value.millis
 
-    def _query(self, ctx: _PolicyCtx, node: ast.Call) -> str:
+    def _query(self, ctx: _PolicyCtx, node: ast.Call, on: tuple[str, ...]) -> str:
+        """An aggregate slot for `node`: its stores (one per distinct window across
+        markets) and the code reading its value."""
         func = node.func.name
         arg = node.args[0]
         key = node.by.name if node.by else "player"
-        value_field: str | None = None
-        distinct_key: str | None = None
+        value_col, x_col = -1, -1
         if func == "count":
             assert isinstance(arg, ast.Name)
             types: tuple[str, ...] = (arg.name,)
         elif func == "distinct":
             assert isinstance(arg, ast.Name)
-            distinct_key = arg.name
+            x_col = self.layout.key(arg.name)
             wanted = {KEYS[arg.name], KEYS[key]}
             types = tuple(ev for ev in EVENTS if wanted <= set(fields_of(ev)))
         else:
             assert isinstance(arg, ast.Attr)
             types = (arg.base,)
-            value_field = arg.name
+            kind, value_col = self.layout.field(arg.name)
+            assert kind == "F"
         where_text = format_expr(node.where) if node.where is not None else None
+        where = (
+            self._cond(node.where, Scope(events=types, policy=ctx.index))
+            if node.where is not None
+            else None
+        )
         keycol = self.layout.key(key)
-        per_market = {}
-        for m in ctx.result.markets:
-            window = self._window(ctx, node.over, m) if node.over else 0
+        distinct = func == "distinct"
+        row = (keycol, value_col, x_col, int(distinct), 0)
+        stores, windows = [], []
+        for m in MARKETS:
+            market = m if m in ctx.result.markets else ctx.result.markets[0]
+            window = self._window(ctx, node.over, market) if node.over else 0
             identity = (
                 types,
                 key,
                 window,
-                value_field,
-                distinct_key,
+                value_col,
+                x_col,
                 where_text,
-                ctx.index if where_text else -1,
+                ctx.index if where else -1,
             )
-            push = self._push_lines(ctx, node, types, keycol, value_field, distinct_key)
-            s = self._store(
-                identity,
-                {"key": key, "window_ms": window, "distinct": distinct_key is not None},
-                types,
-                push,
-            )
-            fn = {
-                "count": "C.count",
-                "sum": "C.total",
-                "avg": "C.mean",
-                "distinct": "C.n_distinct",
-            }.get(func)
-            distinct = "True" if distinct_key else "False"
-            args = f"SI, SF, O, D, {s}, I[i, {keycol}], t - {window}, {distinct}"
-            if fn is None:
-                per_market[m] = f"C.extreme({args}, {func == 'max'})"
-            else:
-                per_market[m] = f"{fn}({args})"
-        return self._market_switch(per_market, ctx.result.markets)
-
-    def _push_lines(
-        self,
-        ctx: _PolicyCtx,
-        node: ast.Call,
-        types: tuple[str, ...],
-        keycol: int,
-        value_field: str | None,
-        distinct_key: str | None,
-    ) -> list[str]:
-        tests = [f"I[i, {keycol}] >= 0"]
-        value, x = "1.0", "0"
-        if value_field is not None:
-            value, _ = self._field(value_field, Scope(events=types, policy=ctx.index))
-            tests.append(f"{value} == {value}")
-        if distinct_key is not None:
-            x = f"I[i, {self.layout.key(distinct_key)}]"
-            tests.append(f"{x} >= 0")
-        if node.where is not None:
-            tests.append(self._cond(node.where, Scope(events=types, policy=ctx.index)))
-        distinct = "True" if distinct_key else "False"
-        return [
-            f"if {' and '.join(tests)}:",
-            f"    flag |= C.push(SI, SF, O, D, $S, I[i, {keycol}], t, {value}, {x}, {distinct},"
-            " I, F, i, False)",
-        ]
+            spec = StoreSpec(index=0, key=key, window_ms=window, distinct=distinct)
+            stores.append(self._store(identity, spec, types, row, where))
+            windows.append(window)
+        kind_code = ("count", "sum", "avg", "min", "max", "distinct").index(func)
+        slot = len(self.program.aggregate_table)
+        self.program.aggregate_table.append((kind_code, keycol, *stores, *windows))
+        self._slot_types.append((slot, on))
+        return f"AV[{slot}]"
 
     # ---- sequences ----------------------------------------------------------------------------
 
@@ -494,9 +508,10 @@ class Compiler:
             identity = ("sequence", types, window)
             per_market[m] = self._store(
                 identity,
-                {"key": "player", "window_ms": window, "rows": True},
+                StoreSpec(index=0, key="player", window_ms=window, rows=True),
                 types,
-                ["flag |= C.push(SI, SF, O, D, $S, pk, t, 0.0, 0, False, I, F, i, True)"],
+                (self.layout.key("player"), -1, -1, 0, 1),
+                None,
             )
         fn = f"seq{len(self._functions)}"
         slots: dict[str, tuple[str, int, str]] = {}
@@ -505,13 +520,15 @@ class Compiler:
         calls = {}
         for m, store in per_market.items():
             window = self._window(ctx, seq.within, m)
-            calls[m] = f"{fn}(I, F, i, m, t, pk, SI, SF, O, D, PF, PSP, P, PS, KI, KF, SB, {store}, {window})"
+            calls[m] = (
+                f"{fn}(I, F, i, m, t, pk, SI, SF, O, PF, PSP, P, PS, KI, KF, SB, {store}, {window})"
+            )
         body = self._sequence_body(ctx, seq, base)
         self._functions.append(
             "\n".join(
                 [
                     "@njit(cache=True, error_model='numpy')",
-                    f"def {fn}(I, F, i, m, t, pk, SI, SF, O, D, PF, PSP, P, PS, KI, KF, SB, s, W):",
+                    f"def {fn}(I, F, i, m, t, pk, SI, SF, O, PF, PSP, P, PS, KI, KF, SB, s, W):",
                     *("    " + line for line in body),
                     "",
                 ]
@@ -520,7 +537,11 @@ class Compiler:
         for k, step in enumerate(seq.steps):
             if step.name is not None:
                 # All markets' stores have the same layout; the first names the columns.
-                slots[step.name.name] = (str(base + k), next(iter(per_market.values())), step.event.name)
+                slots[step.name.name] = (
+                    str(base + k),
+                    next(iter(per_market.values())),
+                    step.event.name,
+                )
         del on
         return self._market_switch(calls, ctx.result.markets), slots
 
@@ -530,7 +551,7 @@ class Compiler:
         lines = [
             f"for k in range({base}, {base + len(steps)}):",
             "    SB[k] = -1",
-            "H = C.history(SI, SF, O, D, s, pk, t - W)",
+            "H = C.history(SI, SF, O, s, pk, t - W)",
             "n = H.shape[0]",
             f"if n == 0 or I[i, 0] != {EVENT_CODES[steps[-1].event.name]}:",
             "    return False",
@@ -600,7 +621,9 @@ class Compiler:
         code = EVENT_CODES[step.event.name]
         lo = f"x{prev} + 1" if prev is not None else "0"
         within = (
-            self._window(ctx, step.within, ctx.result.markets[0]) if step.within is not None else None
+            self._window(ctx, step.within, ctx.result.markets[0])
+            if step.within is not None
+            else None
         )
         totals = [
             n
@@ -670,8 +693,8 @@ class Compiler:
     def _cond(self, e: ast.Expr, sc: Scope) -> str:
         """A condition as numba code of type bool."""
         match e:
-            case ast.Bool(value=v):
-                return "True" if v else "False"
+            case ast.Bool(value=truth):
+                return "True" if truth else "False"
             case ast.Logical(op=op, left=left, right=right):
                 return f"({self._cond(left, sc)} {op} {self._cond(right, sc)})"
             case ast.Not(operand=o):
@@ -679,14 +702,15 @@ class Compiler:
             case ast.Compare(op=op, left=left, right=right):
                 a, a_id = self._value(left, sc)
                 b, b_id = self._value(right, sc)
+                # A comparison with a missing value (id -1, NaN) is false, `!=` included.
                 if a_id or b_id:
                     if op == "==":
-                        return f"C.id_eq({a}, {b})"
+                        return f"({a} == {b} and {a} >= 0)"
                     if op == "!=":
-                        return f"C.id_ne({a}, {b})"
+                        return f"({a} != {b} and {a} >= 0 and {b} >= 0)"
                     raise CompileError(f"cannot order strings: {format_expr(e)}")
                 if op == "!=":
-                    return f"C.f_ne({a}, {b})"
+                    return f"({a} != {b} and {a} == {a} and {b} == {b})"
                 return f"({a} {op} {b})"
             case ast.In(item=item, container=container, negated=negated):
                 v, v_id = self._value(item, sc)
@@ -876,7 +900,16 @@ class Compiler:
         ]
 
 
+_POLICY_ARGS = (
+    "I, F, i, r, et, m, t, pk, rec, SI, SF, O, PF, PSP, P, PS, KI, KF, RS, "
+    "SCORE, ACTN, HR, HV, HN, SB, AV"
+)
+
 _AGGREGATE_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
+
+
+def _lookup(values: dict[str, Value]) -> Callable[[str, ast.Name], Value]:
+    return lambda name, _node: values[name]
 
 
 def _minor(amount: Decimal, currency: str) -> float:
@@ -914,4 +947,4 @@ def compile_pack(results: list[CheckResult]) -> Program:
     return Compiler(results).compile()
 
 
-__all__ = ["CompileError", "compile_pack", "is_id_kind", "MARKETS"]
+__all__ = ["MARKETS", "CompileError", "compile_pack", "is_id_kind"]

@@ -88,6 +88,11 @@ class Program:
     float_params: list[dict[str, float]] = field(default_factory=list)  # j → market → value
     string_params: list[dict[str, str]] = field(default_factory=list)
     fx_currencies: list[str] = field(default_factory=list)
+    # Kernel tables: how each store takes an event (`ST`), what each aggregate slot asks
+    # (`AQ`), and which slots each event type needs (`by_type[type code]`).
+    store_table: list[tuple[int, ...]] = field(default_factory=list)
+    aggregate_table: list[tuple[int, ...]] = field(default_factory=list)
+    by_type: list[list[int]] = field(default_factory=list)
     uses_profile: bool = False
     max_explain: int = 1
     n_sequence_slots: int = 1

@@ -1,7 +1,8 @@
-"""`pitboss check` and `pitboss fmt` as an author runs them."""
+"""`pitboss check`, `fmt`, `test` and `explain` as an author runs them."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pitboss.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "policies"
+PACK_FILES = len(list(PACK.rglob("*.pol")))
 
 TYPO_POLICY = """\
 policy demo version 1 for MGA
@@ -98,7 +100,7 @@ def test_syntax_error_is_reported_not_raised(
 def test_every_file_in_a_folder_is_checked(pack: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (pack / "extra.pol").write_text(TYPO_POLICY)
     assert main(["check", str(pack)]) == 1
-    assert "checked 2 files: 1 error, 2 warnings" in capsys.readouterr().out
+    assert f"checked {PACK_FILES + 1} files: 1 error, 2 warnings" in capsys.readouterr().out
 
 
 def test_missing_list_file_is_an_error(pack: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +113,7 @@ def test_no_policy_files_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["check", str(tmp_path)]) == 2
 
 
-@pytest.mark.parametrize("command", ["check", "fmt"])
+@pytest.mark.parametrize("command", ["check", "fmt", "test"])
 def test_missing_path_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -167,4 +169,281 @@ def test_console_script_runs_in_a_subprocess() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "checked 1 file: 0 errors, 0 warnings" in done.stdout
+    assert f"checked {PACK_FILES} files: 0 errors, 0 warnings" in done.stdout
+
+
+# Every test below compiles this one policy (its tests are not part of the kernel), so the
+# kernel cache makes all but the first compilation cheap.
+DEMO_POLICY = """\
+policy demo version 1 for MGA
+
+param many: int = 3
+
+rule rapid_deposits "several deposits within an hour" {
+  on deposit
+  when count(deposit over 1h) >= many
+  score 40
+  severity high
+  action review
+  reason "{count} deposits in one hour"
+}
+
+rule big_hour {
+  on deposit
+  when sum(deposit.amount over 1h) as total >= 1000 EUR
+  score 30
+  mode shadow
+  reason "{total} deposited in one hour"
+}
+
+decide { score >= 40 -> review; else allow }
+
+test "three deposits in an hour are reviewed" {
+  at 0m deposit amount=100 EUR
+  expect rapid_deposits does not fire
+  at 10m deposit amount=100 EUR
+  at 20m deposit amount=900 EUR
+  expect rapid_deposits fires
+  expect rapid_deposits.count == 3
+  expect big_hour fires
+  expect decision review
+}
+"""
+
+FAILING_TEST = """
+test "wrong on purpose" {
+  at 0m deposit amount=100 EUR
+  at 1m deposit amount=100 EUR
+  at 2m deposit amount=100 EUR
+  expect rapid_deposits.count == 4
+  expect decision block
+}
+"""
+
+
+def _deposit(event_id: str, ts: str, cents: int) -> str:
+    return json.dumps(
+        {
+            "type": "deposit",
+            "event_id": event_id,
+            "player_id": "p1",
+            "ts": ts,
+            "market": "MGA",
+            "amount": cents,
+            "currency": "EUR",
+        }
+    )
+
+
+EVENTS = [
+    _deposit("e1", "2026-01-01T12:00:00Z", 10_000),
+    json.dumps(
+        {
+            "type": "login",
+            "event_id": "e2",
+            "player_id": "p1",
+            "ts": "2026-01-01T12:05:00Z",
+            "market": "MGA",
+        }
+    ),
+    _deposit("e3", "2026-01-01T12:10:00.250Z", 10_000),
+    _deposit("e4", "2026-01-01T12:20:00Z", 90_000),
+]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    policy = tmp_path / "demo.pol"
+    policy.write_text(DEMO_POLICY)
+    return policy
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(EVENTS) + "\n")
+    return path
+
+
+def test_test_runs_policies_under_the_current_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "demo.pol").write_text(DEMO_POLICY)
+    monkeypatch.chdir(tmp_path)
+    assert main(["test"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "PASS policies/demo.pol:24  three deposits in an hour are reviewed",
+        "1 passed, 0 failed",
+    ]
+
+
+def test_failing_test_shows_each_reason_and_fails(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo.write_text(DEMO_POLICY + FAILING_TEST)
+    assert main(["test", str(demo)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"PASS {demo}:24  three deposits in an hour are reviewed",
+        f"FAIL {demo}:35  wrong on purpose",
+        "    line 39, after the event at 2m: expected rapid_deposits.count == 4, got 3"
+        ' (count=3; reason "3 deposits in one hour")',
+        "    line 40, after the event at 2m: expected decision block, got review"
+        " (score 40; fired: rapid_deposits (+40, review))",
+        "1 passed, 1 failed",
+    ]
+
+
+def test_k_selects_tests_by_name(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    demo.write_text(DEMO_POLICY + FAILING_TEST)
+    assert main(["test", "-k", "THREE", str(demo)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"PASS {demo}:24  three deposits in an hour are reviewed",
+        "1 passed, 0 failed",
+    ]
+
+
+def test_k_matching_nothing_is_a_usage_error(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test", "-k", "nothing like it", str(demo)]) == 2
+    assert "pitboss test: no test name contains 'nothing like it'" in capsys.readouterr().err
+
+
+def test_test_json_output(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    demo.write_text(DEMO_POLICY + FAILING_TEST)
+    assert main(["test", "--json", str(demo)]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert records[0] == {
+        "path": str(demo),
+        "line": 24,
+        "policy": "demo",
+        "name": "three deposits in an hour are reviewed",
+        "passed": True,
+        "failures": [],
+    }
+    assert records[1]["passed"] is False
+    assert len(records[1]["failures"]) == 2
+    assert records[2] == {"summary": {"passed": 1, "failed": 1, "files_with_errors": 0}}
+
+
+def test_policy_with_errors_is_reported_and_fails(
+    tmp_path: Path, demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "typo.pol").write_text(TYPO_POLICY)
+    assert main(["test", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'typo.pol'}:5:8: error PB202 unknown field or name `amout`" in out
+    assert "warning" not in out  # the tests are not run, so what they miss is beside the point
+    assert out.splitlines()[-1] == "1 passed, 0 failed, 1 file not run"
+
+
+def test_test_without_policy_files_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test", str(tmp_path)]) == 2
+    assert f"pitboss test: no .pol files in {tmp_path}" in capsys.readouterr().err
+
+
+def test_shipped_pack_passes_its_own_tests(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["test", str(PACK)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_explain_shows_decisions_hits_and_reasons(
+    demo: Path, events: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(demo), str(events)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2026-01-01T12:00:00Z  deposit  e1  player p1  MGA  → allow  (score 0)",
+        "2026-01-01T12:05:00Z  login  e2  player p1  MGA  → allow  (score 0)",
+        "2026-01-01T12:10:00.250Z  deposit  e3  player p1  MGA  → allow  (score 0)",
+        "2026-01-01T12:20:00Z  deposit  e4  player p1  MGA  → review  (score 40)",
+        "  +40 rapid_deposits [demo, high] review: 3 deposits in one hour",
+        "      count=3",
+        "  +30 big_hour [demo] (shadow): 1100.00 EUR deposited in one hour",
+        "      total=1100.00 EUR",
+    ]
+
+
+def test_explain_json_only_hits_from_stdin(
+    tmp_path: Path,
+    demo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO("\n".join(EVENTS).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["explain", "--json", "--only-hits", str(tmp_path), "-"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    decision = json.loads(line)
+    assert decision["event_id"] == "e4"
+    assert decision["action"] == "review"
+    assert decision["policies"] == {"demo": "review"}
+    assert [h["rule"] for h in decision["hits"]] == ["rapid_deposits"]
+    assert decision["hits"][0]["values"] == {"count": 3}
+    assert [h["rule"] for h in decision["shadow"]] == ["big_hour"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            _deposit("e9", "2026-01-01T12:30:00Z", -5),
+            "events.jsonl:3: field `amount`: Expected `int` >= 0",
+        ),
+        (
+            _deposit("e9", "2026-01-01T12:30:00Z", 5).replace('"MGA"', '"XX"'),
+            "events.jsonl:3: field `market`: 'XX' is not a known market",
+        ),
+        (
+            _deposit("e9", "2026-01-01T12:30:00Z", 5).replace(', "amount": 5', ""),
+            "events.jsonl:3: Object missing required field `amount`",
+        ),
+        ("{not json", "events.jsonl:3: not valid JSON"),
+    ],
+)
+def test_explain_reports_a_bad_event_by_line_and_field(
+    demo: Path, events: Path, capsys: pytest.CaptureFixture[str], bad: str, message: str
+) -> None:
+    events.write_text(f"{EVENTS[0]}\n\n{bad}\n{EVENTS[1]}\n")
+    assert main(["explain", str(demo), str(events)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"{events.parent / message}"), err
+
+
+def test_explain_reports_policy_errors(
+    tmp_path: Path, demo: Path, events: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "typo.pol").write_text(TYPO_POLICY)
+    assert main(["explain", str(tmp_path), str(events)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'typo.pol'}:5:8: error PB202 unknown field or name `amout`" in out
+    assert "           ^~~~~" in out
+
+
+@pytest.mark.parametrize(
+    ("policy", "events_file", "message"),
+    [
+        ("nope.pol", "events.jsonl", "no such file or folder: "),
+        ("demo.pol", "nope.jsonl", "no such file: "),
+        (".", "events.jsonl", "no .pol files in "),
+    ],
+)
+def test_explain_usage_errors(
+    tmp_path: Path,
+    events: Path,
+    capsys: pytest.CaptureFixture[str],
+    policy: str,
+    events_file: str,
+    message: str,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "demo.pol").write_text(DEMO_POLICY)
+    policy_path = tmp_path / ("empty" if policy == "." else policy)
+    argv = ["explain", str(policy_path), str(tmp_path / events_file)]
+    assert main(argv) == 2
+    assert f"pitboss explain: {message}" in capsys.readouterr().err
