@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest check clean
 
-# The main job. Until the simulator lands: check the shipped policy pack.
+# The main job. Until the simulator lands: check the shipped policy pack and run its tests.
 run: $(STAMP)
 	$(BIN)/pitboss check policies/
+	$(BIN)/pitboss test policies/
 
 # Everything CI runs: lint, types, the test suite.
 test: lint typecheck pytest

@@ -252,6 +252,7 @@ def _event_problem(name: str, exc: EventError) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Decide each event of a JSONL file and show which rules fired and why."""
+    from dsl.compiler import CompileError
     from engine.runtime import StreamEngine, load_pack
 
     files = _policy_files([args.policy])
@@ -270,6 +271,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     except PolicyError as exc:
         _print_policy_errors(exc)
+        return EXIT_PROBLEMS
+    except CompileError as exc:
+        print(f"{args.policy}: error {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     # Every line is decoded before the first is decided: a bad file gives no output but
     # the problem, rather than a run that stops partway.

@@ -91,6 +91,15 @@ class Compiler:
     # ---- driver -------------------------------------------------------------------------
 
     def compile(self) -> Program:
+        seen: dict[str, str] = {}
+        for result in self.results:
+            name = result.policy.name.name
+            if name in seen:
+                raise CompileError(
+                    f"two policies are named `{name}` ({seen[name]} and {result.path}); "
+                    "a pack needs distinct names"
+                )
+            seen[name] = result.path
         body: list[str] = []
         for index, result in enumerate(self.results):
             ctx = _PolicyCtx(index, result)

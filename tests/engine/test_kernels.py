@@ -134,7 +134,7 @@ def test_where_filters_the_counted_events(pack: CompiledPack) -> None:
 def test_by_key_aggregates_span_players(pack: CompiledPack) -> None:
     engine = StreamEngine(pack)
     window_values(engine, event("deposit", 0, amount=100, player="p1", device_id="dev-1"))
-    window_values(engine, event("login", 1, player="p3", device_id="dev-1"))
+    engine.process(event("login", 1, player="p3", device_id="dev-1"))
     window_values(engine, event("deposit", 2, amount=200, player="p2", device_id="dev-2"))
     values = window_values(engine, event("deposit", 3, amount=400, player="p2", device_id="dev-1"))
     assert (values["device_n"], values["device_total"]) == (2, 500)  # p1's and p2's deposits
@@ -392,20 +392,3 @@ def test_in_floats_never_holds_a_missing_value() -> None:
     assert kernels.in_floats(table, 0, 3, 3.0)
     assert not kernels.in_floats(table, 0, 2, 3.0)
     assert not kernels.in_floats(table, 0, 3, np.nan)
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "eq", "ne"),
-    [(1, 1, True, False), (1, 2, False, True), (-1, 1, False, False), (-1, -1, False, False)],
-)
-def test_interned_ids_compare_false_when_missing(a: int, b: int, eq: bool, ne: bool) -> None:
-    assert kernels.id_eq(a, b) is eq
-    assert kernels.id_ne(a, b) is ne
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "ne"),
-    [(1.0, 1.0, False), (1.0, 2.0, True), (math.nan, 1.0, False), (1.0, math.nan, False)],
-)
-def test_floats_differ_only_when_both_are_present(a: float, b: float, ne: bool) -> None:
-    assert kernels.f_ne(a, b) is ne
