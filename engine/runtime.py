@@ -254,11 +254,13 @@ def run_batch(
     I: np.ndarray,
     F: np.ndarray,
     *,
-    run: _Run | None = None,
+    run: _Run,
     chunk: int = _BATCH_CHUNK,
 ) -> BatchResult:
-    """Evaluate a whole encoded history (sorted by time, then arrival)."""
-    run = run or _Run(pack, None, rows=chunk)
+    """Evaluate a whole history (sorted by time, then arrival) encoded by `run.encoder`:
+    its ids are that encoder's, so `run` is required."""
+    if chunk > run.rows:
+        raise ValueError(f"chunk {chunk} is larger than the run's buffers ({run.rows} rows)")
     n = I.shape[0]
     npol = max(1, len(pack.program.policies))
     policy_actions = np.zeros((n, npol), dtype=np.int8)
@@ -266,6 +268,12 @@ def run_batch(
     rows, rules, values = [], [], []
     state = run.state
     state.ensure_keys()
+    # Per-key arrays must hold every slot in `I`, whoever encoded it: the kernel does not
+    # check bounds.
+    for key in pack.program.layout.keys:
+        col = pack.program.layout.key(key)
+        if n:
+            state.ensure_slots(key, int(I[:, col].max()) + 1)
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
         state.ensure_room(hi - lo)

@@ -144,6 +144,15 @@ class State:
 
     # ---- keeping room -----------------------------------------------------------------------
 
+    def ensure_slots(self, key: str, need: int) -> None:
+        """Make room for `need` slots in one key domain."""
+        if need + 1 > self.kcaps[key]:
+            cap = self.kcaps[key]
+            while cap < need + 1:
+                cap *= 2
+            self.kcaps[key] = cap
+            self._allocate(fresh=False)
+
     def ensure_keys(self) -> None:
         """Grow per-key arrays when a key domain has more slots than they hold."""
         grow = False

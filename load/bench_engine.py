@@ -50,6 +50,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,16 +95,16 @@ HOUR_WEIGHTS = np.array(
 # Event types inside a session (the first is a login, the last a logout), for ordinary
 # sessions and for sessions played on a bonus.
 INTERIOR = {
-    "bet": (0.52, 0.44),
-    "win": (0.34, 0.29),
-    "deposit": (0.055, 0.05),
+    "bet": (0.55, 0.46),
+    "win": (0.36, 0.31),
+    "deposit": (0.02, 0.02),
     "withdrawal": (0.016, 0.012),
     "bonus_wager": (0.0, 0.18),
     "cancellation": (0.003, 0.003),
     "chargeback": (0.0004, 0.0004),
     "kyc_update": (0.004, 0.004),
     "limit_change": (0.002, 0.002),
-    "self_exclusion": (0.0001, 0.0001),
+    "self_exclusion": (0.00002, 0.00002),
 }
 SESSION_MEAN = 40  # events
 GAP_MEAN_MS = 8_000
@@ -127,7 +128,7 @@ def generate(n: int, players: int, seed: int, days: int = 30) -> dict[str, np.nd
     """`n` events, sorted by time, as the columns `Encoder.encode_columns` takes (ids as
     int64, -1 where missing; countries and other strings as object arrays, None missing)."""
     rng = np.random.default_rng(seed)
-    P = players  # noqa: N806
+    P = players
 
     # Players.
     p_market = rng.choice(3, size=P, p=[0.5, 0.35, 0.15])
@@ -155,11 +156,11 @@ def generate(n: int, players: int, seed: int, days: int = 30) -> dict[str, np.nd
     n_reg = n - n_ring_events
 
     # Sessions.
-    S = int(n_reg / SESSION_MEAN * 1.2) + 10  # noqa: N806
-    L = 2 + rng.geometric(1.0 / (SESSION_MEAN - 2), S)  # noqa: N806
+    S = int(n_reg / SESSION_MEAN * 1.2) + 10
+    L = 2 + rng.geometric(1.0 / (SESSION_MEAN - 2), S)
     ends = np.cumsum(L)
-    S = int(np.searchsorted(ends, n_reg) + 1)  # noqa: N806
-    L = L[:S]  # noqa: N806
+    S = int(np.searchsorted(ends, n_reg) + 1)
+    L = L[:S]
     starts_at = np.concatenate([[0], np.cumsum(L)[:-1]])
     s_player = rng.choice(P, size=S, p=p_activity)
     day = rng.integers(0, days, S)
@@ -240,9 +241,7 @@ def generate(n: int, players: int, seed: int, days: int = 30) -> dict[str, np.nd
     shared_card = (etype == EV["deposit"]) & (rng.random(n_reg) < 0.005)
     instrument[shared_card] = 3 * P + rng.integers(0, max(10, P // 500), int(shared_card.sum()))
     card_country = np.where(payment, p_card_country[player], -1)
-    with_geo = payment | np.isin(
-        etype, [EV["login"], EV["kyc_update"], EV["bonus_grant"]]
-    )
+    with_geo = payment | np.isin(etype, [EV["login"], EV["kyc_update"], EV["bonus_grant"]])
     ip_country = np.where(with_geo, s_ip_country[sid], -1)
     gaming = game >= 0
     table = np.where(gaming, s_table[sid], -1)
@@ -325,7 +324,7 @@ def generate(n: int, players: int, seed: int, days: int = 30) -> dict[str, np.nd
 
 
 def to_structs(cols: dict[str, np.ndarray]) -> list[object]:
-    from engine import events as E  # noqa: N812
+    from engine import events as E
 
     classes = {EV[e.__struct_config__.tag]: e for e in E.EVENT_TYPES.values()}
     lists = {k: v.tolist() for k, v in cols.items()}
@@ -334,7 +333,7 @@ def to_structs(cols: dict[str, np.ndarray]) -> list[object]:
         code = lists["type"][i]
         cls = classes[code]
         market = lists["market"][i]
-        kw: dict[str, object] = {
+        kw: dict[str, Any] = {
             "event_id": f"e{i}",
             "player_id": f"p{lists['player_id'][i]}",
             "ts": lists["ts"][i],
@@ -480,31 +479,53 @@ def _load(path: Path):
     return load_pack([path])
 
 
-def bench_batch(pack, cols: dict[str, np.ndarray], repeat: int, label: str) -> dict[str, object]:
+def _time_kernel_calls(engine) -> list[float] | None:
+    """Sum the time spent in the kernel calls of a BatchEngine's driver (a private call,
+    wrapped per instance; None if the driver no longer has that shape)."""
+    run = getattr(engine, "_run", None)
+    inner = getattr(run, "call", None)
+    if inner is None:
+        return None
+    acc = [0.0]
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        r = inner(*args, **kwargs)
+        acc[0] += time.perf_counter() - t
+        return r
+
+    run.call = timed
+    return acc
+
+
+def bench_batch(pack, cols: dict[str, np.ndarray], repeat: int, label: str) -> dict[str, Any]:
     from engine.runtime import BatchEngine
 
     n = len(cols["ts"])
     warm = min(n, 200_000)
     be = BatchEngine(pack)
-    I, F = be.encoder.encode_columns({k: v[:warm] for k, v in cols.items()})  # noqa: N806
+    I, F = be.encoder.encode_columns({k: v[:warm] for k, v in cols.items()})
     t = time.perf_counter()
     be.run_encoded(I, F)
     warm_s = time.perf_counter() - t
     del be, I, F
-    runs, encodes, result = [], [], None
+    runs, encodes, kernels, result = [], [], [], None
     for _ in range(repeat):
         result = None
         gc.collect()
         be = BatchEngine(pack)
         t = time.perf_counter()
-        I, F = be.encoder.encode_columns(cols)  # noqa: N806
+        I, F = be.encoder.encode_columns(cols)
         encodes.append(time.perf_counter() - t)
+        in_kernel = _time_kernel_calls(be)
         t = time.perf_counter()
         result = be.run_encoded(I, F)
         runs.append(time.perf_counter() - t)
+        kernels.append(in_kernel[0] if in_kernel else float("nan"))
         del be, I, F
     assert result is not None
     best = min(runs)
+    kernel_s = kernels[runs.index(best)]
     rules = pack.program.rules
     per_rule = Counter(rules[int(g)].name for g in result.hit_rules)
     out = {
@@ -514,6 +535,7 @@ def bench_batch(pack, cols: dict[str, np.ndarray], repeat: int, label: str) -> d
         "warmup_s": warm_s,
         "encode_s": min(encodes),
         "run_s": best,
+        "kernel_s": kernel_s,
         "runs_s": runs,
         "eps": n / best,
         "encode_eps": n / min(encodes),
@@ -526,12 +548,20 @@ def bench_batch(pack, cols: dict[str, np.ndarray], repeat: int, label: str) -> d
         f"({_fmt_rate(n / min(encodes))}), run {best:.2f} s → {_fmt_rate(n / best)} "
         f"[runs {', '.join(f'{r:.2f}' for r in runs)} s; warm-up slice {warm_s:.2f} s]"
     )
-    print(f"    hits {len(result.hit_rules):,}; events with an action above allow "
-          f"{out['flagged_events']:,}")
+    if kernel_s == kernel_s:
+        print(
+            f"    of the run: kernel calls {kernel_s:.2f} s ({_fmt_rate(n / kernel_s)}), "
+            f"the rest ({best - kernel_s:.2f} s) is the driver: growing and compacting "
+            f"state between chunks, copying results"
+        )
+    print(
+        f"    hits {len(result.hit_rules):,}; events with an action above allow "
+        f"{out['flagged_events']:,}"
+    )
     return out
 
 
-def bench_duckdb(cols: dict[str, np.ndarray], repeat: int) -> dict[str, object]:
+def bench_duckdb(cols: dict[str, np.ndarray], repeat: int) -> dict[str, Any]:
     import duckdb
 
     con = duckdb.connect()
@@ -548,7 +578,7 @@ def bench_duckdb(cols: dict[str, np.ndarray], repeat: int) -> dict[str, object]:
     con.unregister("arrays")
     load_s = time.perf_counter() - t
     default_threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-    out: dict[str, object] = {"load_s": load_s, "version": duckdb.__version__}
+    out: dict[str, Any] = {"load_s": load_s, "version": duckdb.__version__}
     for threads in (1, default_threads):
         con.execute(f"SET threads = {threads}")
         times, counts = {}, {}
@@ -573,14 +603,14 @@ def bench_duckdb(cols: dict[str, np.ndarray], repeat: int) -> dict[str, object]:
     return out
 
 
-def bench_stream(pack, n_timed: int, n_warm: int, players: int, seed: int) -> dict[str, object]:
+def bench_stream(pack, n_timed: int, n_warm: int, players: int, seed: int) -> dict[str, Any]:
     from engine.runtime import StreamEngine
 
     cols = generate(n_warm + n_timed, players, seed)
     t = time.perf_counter()
     events = to_structs(cols)
     build_s = time.perf_counter() - t
-    out: dict[str, object] = {"events": n_timed, "warm": n_warm, "build_s": build_s}
+    out: dict[str, Any] = {"events": n_timed, "warm": n_warm, "build_s": build_s}
 
     se = StreamEngine(pack)
     for event in events[:n_warm]:
@@ -595,7 +625,9 @@ def bench_stream(pack, n_timed: int, n_warm: int, players: int, seed: int) -> di
         lat[k] = clock() - t0
         flagged += decision.action != "allow"
     us = lat / 1e3
-    out["process_us"] = dict(zip(("p50", "p99", "p999"), np.percentile(us, [50, 99, 99.9])))
+    out["process_us"] = dict(
+        zip(("p50", "p99", "p999"), np.percentile(us, [50, 99, 99.9]), strict=True)
+    )
     out["process_us"]["mean"] = float(us.mean())
     out["process_us"]["max"] = float(us.max())
     out["flagged"] = flagged
@@ -620,7 +652,9 @@ def bench_stream(pack, n_timed: int, n_warm: int, players: int, seed: int) -> di
         for event in events:
             se2.process(event)
         k_us = klat[n_warm : slot[0]] / 1e3
-        out["kernel_us"] = dict(zip(("p50", "p99", "p999"), np.percentile(k_us, [50, 99, 99.9])))
+        out["kernel_us"] = dict(
+            zip(("p50", "p99", "p999"), np.percentile(k_us, [50, 99, 99.9]), strict=True)
+        )
         out["kernel_us"]["mean"] = float(k_us.mean())
     except Exception as exc:
         out["kernel_us"] = None
@@ -664,8 +698,12 @@ def _start(policies: Path, env: dict[str, str]) -> dict[str, float]:
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(policies)],
-        env=env, cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"start-up child failed:\n{proc.stderr}")
@@ -675,12 +713,15 @@ def _start(policies: Path, env: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def bench_start(policies: Path, warm_runs: int) -> dict[str, object]:
-    out: dict[str, object] = {}
+def bench_start(policies: Path, warm_runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="pitboss-bench-") as tmp:
         pitboss_cache, numba_cache = Path(tmp, "pitboss"), Path(tmp, "numba")
-        env = {**os.environ, "PITBOSS_CACHE_DIR": str(pitboss_cache),
-               "NUMBA_CACHE_DIR": str(numba_cache)}  # fmt: skip
+        env = {
+            **os.environ,
+            "PITBOSS_CACHE_DIR": str(pitboss_cache),
+            "NUMBA_CACHE_DIR": str(numba_cache),
+        }
         cold = _start(policies, env)
         files = [p for p in numba_cache.rglob("*") if p.is_file()]
         helper_files = [p for p in files if p.parent.name.startswith("engine_")]
@@ -713,71 +754,105 @@ def bench_start(policies: Path, warm_runs: int) -> dict[str, object]:
 # ---- report -------------------------------------------------------------------------------
 
 
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
+class _Table:
+    """The closing table: what, measured, target, verdict (MET / MISSED, or blank)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def info(self, what: str, measured: str) -> None:
+        self.rows.append((what, measured, "", ""))
+
+    def check(self, what: str, measured: str, target: str, ok: bool) -> None:
+        self.rows.append((what, measured, target, "MET" if ok else "MISSED"))
+
+    def print(self) -> None:
+        head = ("what", "measured", "target", "")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
+        print()
+        print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
+        print("  ".join("-" * w for w in widths))
+        for what, measured, target, verdict in self.rows:
+            cells = (what.ljust(widths[0]), measured.rjust(widths[1]), target.rjust(widths[2]))
+            print("  ".join((*cells, verdict)).rstrip())
 
 
-def report(res: dict[str, object]) -> None:
-    rows: list[tuple[str, str, str, str]] = []
-    whole = res.get("batch_pack")
-    three = res.get("batch_three")
-    duck = res.get("duckdb")
+def report(res: dict[str, Any]) -> None:
+    table = _Table()
+    whole, three, duck = res.get("batch_pack"), res.get("batch_three"), res.get("duckdb")
     if whole:
-        rows.append((
+        table.check(
             "batch, standard pack, events/s per core",
             f"{whole['eps'] / 1e6:.2f} M/s",
             f"≥ {TARGET_BATCH_EPS / 1e6:.0f} M/s",
-            _verdict(whole["eps"] >= TARGET_BATCH_EPS),
-        ))  # fmt: skip
+            whole["eps"] >= TARGET_BATCH_EPS,
+        )
+        if whole["kernel_s"] == whole["kernel_s"]:
+            eps = whole["events"] / whole["kernel_s"]
+            table.info("  of which the kernel calls alone", f"{eps / 1e6:.2f} M/s")
+        table.info(
+            "  encode_columns, not in the figure above", f"{whole['encode_eps'] / 1e6:.2f} M/s"
+        )
     if three:
-        rows.append(("batch, three rules, events/s per core", f"{three['eps'] / 1e6:.2f} M/s",
-                     "—", "info"))  # fmt: skip
+        table.info("batch, three rules, events/s per core", f"{three['eps'] / 1e6:.2f} M/s")
     if duck and whole and three:
-        n = whole["events"]
         for threads in sorted({1, duck["default_threads"]}):
-            times = duck[f"threads={threads}"]["times"]
-            sql_s = min(times["count"] + times["sum"], times["count+sum"]) + times["distinct"]
-            sql_eps = n / sql_s
-            rows.append((f"DuckDB, three rules as SQL windows, threads={threads}",
-                         f"{sql_eps / 1e6:.2f} M/s", "—", "info"))  # fmt: skip
+            sql_eps = whole["events"] / _sql_seconds(duck, threads)
+            table.info(
+                f"DuckDB, the three rules as SQL, threads={threads}", f"{sql_eps / 1e6:.2f} M/s"
+            )
             for label, eng in (("standard pack", whole), ("three rules", three)):
                 ratio = eng["eps"] / sql_eps
-                per_core = threads == 1
-                rows.append((
-                    f"{label} vs DuckDB three rules, threads={threads}",
-                    f"{ratio:.1f}×",
-                    f"≥ {TARGET_VS_DUCKDB:.0f}×" if per_core else "—",
-                    _verdict(ratio >= TARGET_VS_DUCKDB) if per_core else "info",
-                ))  # fmt: skip
+                what = f"{label} vs DuckDB three rules, threads={threads}"
+                if threads == 1:
+                    table.check(
+                        what,
+                        f"{ratio:.2f}×",
+                        f"≥ {TARGET_VS_DUCKDB:.0f}×",
+                        ratio >= TARGET_VS_DUCKDB,
+                    )
+                else:
+                    table.info(what, f"{ratio:.2f}×")
     stream = res.get("stream")
     if stream:
         p = stream["process_us"]
-        rows.append(("streaming process(), whole pack, p50", f"{p['p50']:.1f} µs", "—", "info"))
-        rows.append(("streaming process(), whole pack, p99", f"{p['p99']:.1f} µs",
-                     f"≤ {TARGET_P99_US:.0f} µs", _verdict(p["p99"] <= TARGET_P99_US)))  # fmt: skip
-        rows.append(("streaming process(), whole pack, p99.9", f"{p['p999']:.1f} µs", "—", "info"))
+        table.info("streaming process(), whole pack, p50", f"{p['p50']:.1f} µs")
+        table.check(
+            "streaming process(), whole pack, p99",
+            f"{p['p99']:.1f} µs",
+            f"≤ {TARGET_P99_US:.0f} µs",
+            p["p99"] <= TARGET_P99_US,
+        )
+        table.info("streaming process(), whole pack, p99.9", f"{p['p999']:.1f} µs")
         if stream.get("kernel_us"):
             k = stream["kernel_us"]
-            rows.append(("  of which the kernel call, p50 / p99",
-                         f"{k['p50']:.1f} / {k['p99']:.1f} µs", "—", "info"))  # fmt: skip
+            table.info(
+                "  of which the kernel call, p50 / p99", f"{k['p50']:.1f} / {k['p99']:.1f} µs"
+            )
     start = res.get("start")
     if start:
-        c, w, pc = start["cold"], start["warm"], start["pack_cold"]
-        rows.append(("cold: load_pack + first event, empty caches", f"{c['ready_s']:.2f} s",
-                     f"≤ {TARGET_COLD_S:.0f} s", _verdict(c["ready_s"] <= TARGET_COLD_S)))  # fmt: skip
-        rows.append(("new pack, engine helpers cached", f"{pc['ready_s']:.2f} s", "—", "info"))
-        rows.append(("warm: load_pack + first event, from cache", f"{w['ready_s']:.2f} s",
-                     f"≤ {TARGET_WARM_S:.0f} s", _verdict(w["ready_s"] <= TARGET_WARM_S)))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    head = ("what", "measured", "target", "")
-    widths = [max(w, len(h)) for w, h in zip(widths, head)]
-    line = "  ".join("-" * w for w in widths)
-    print()
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    print(line)
-    for r in rows:
-        print("  ".join(x.ljust(w) if i == 0 else x.rjust(w) if i < 3 else x
-                        for i, (x, w) in enumerate(zip(r, widths))))  # fmt: skip
+        cold, warm, pack_cold = start["cold"], start["warm"], start["pack_cold"]
+        table.check(
+            "cold: load_pack + first event, empty caches",
+            f"{cold['ready_s']:.2f} s",
+            f"≤ {TARGET_COLD_S:.0f} s",
+            cold["ready_s"] <= TARGET_COLD_S,
+        )
+        table.info("new pack, engine helpers already cached", f"{pack_cold['ready_s']:.2f} s")
+        table.check(
+            "warm: load_pack + first event, from cache",
+            f"{warm['ready_s']:.2f} s",
+            f"≤ {TARGET_WARM_S:.0f} s",
+            warm["ready_s"] <= TARGET_WARM_S,
+        )
+    table.print()
+
+
+def _sql_seconds(duck: dict[str, Any], threads: int) -> float:
+    """The three rules' SQL time: count and sum as two queries or as one, whichever is
+    faster, plus the distinct query."""
+    times = duck[f"threads={threads}"]["times"]
+    return min(times["count"] + times["sum"], times["count+sum"]) + times["distinct"]
 
 
 def main() -> None:
@@ -807,7 +882,7 @@ def main() -> None:
         f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
         f"duckdb {duckdb.__version__}; load average {os.getloadavg()[0]:.2f}"
     )
-    res: dict[str, object] = {"events": n, "players": players, "seed": args.seed}
+    res: dict[str, Any] = {"events": n, "players": players, "seed": args.seed}
 
     t = time.perf_counter()
     cols = generate(n, players, args.seed)
@@ -820,8 +895,9 @@ def main() -> None:
         f"generated in {gen_s:.1f} s"
     )
     names = list(EVENTS)
-    print("  mix: " + ", ".join(
-        f"{names[c]} {100 * k / total:.1f} %" for c, k in mix.most_common()))  # fmt: skip
+    print(
+        "  mix: " + ", ".join(f"{names[c]} {100 * k / total:.1f} %" for c, k in mix.most_common())
+    )
     res["mix"] = {names[c]: k for c, k in mix.items()}
 
     print("\nbatch (BatchEngine.run_encoded, one thread)")
@@ -839,12 +915,16 @@ def main() -> None:
         path.write_text(THREE_RULES, encoding="utf-8")
         three = _load(path)
     res["batch_three"] = bench_batch(three, cols, repeat, "three rules")
-    print("    hits per rule: " + ", ".join(
-        f"{k} {v:,}" for k, v in sorted(res["batch_three"]["per_rule"].items())))  # fmt: skip
+    print(
+        "    hits per rule: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(res["batch_three"]["per_rule"].items()))
+    )
 
     if not args.skip_duckdb:
-        print("\nDuckDB SQL windows (same history; COUNT(DISTINCT) OVER a RANGE frame is "
-              "supported, so no self-join)")  # fmt: skip
+        print(
+            "\nDuckDB SQL windows (same history; COUNT(DISTINCT) OVER a RANGE frame is "
+            "supported, so no self-join)"
+        )
         duck = bench_duckdb(cols, repeat)
         res["duckdb"] = duck
         print(f"  loaded into a DuckDB table in {duck['load_s']:.2f} s (not timed below)")
@@ -852,9 +932,11 @@ def main() -> None:
         engine_hits = res["batch_three"]["per_rule"]
         pairs = [("count", "deposit_count"), ("sum", "deposit_sum"), ("distinct", "device_players")]
         same = all(counts[q][0] == engine_hits.get(r, 0) for q, r in pairs)
-        print("  cross-check, SQL rows over threshold vs engine hits: " + ", ".join(
-            f"{r} {counts[q][0]:,} / {engine_hits.get(r, 0):,}" for q, r in pairs
-        ) + (" — identical" if same else " — DIFFERENT"))  # fmt: skip
+        print(
+            "  cross-check, SQL rows over threshold vs engine hits: "
+            + ", ".join(f"{r} {counts[q][0]:,} / {engine_hits.get(r, 0):,}" for q, r in pairs)
+            + (" — identical" if same else " — DIFFERENT")
+        )
         res["duckdb_matches_engine"] = same
     del cols
     gc.collect()

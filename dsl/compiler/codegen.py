@@ -261,7 +261,7 @@ class Compiler:
         scope = Scope(events=events, policy=ctx.index)
         aggregates: list[ast.Call] = []
         sequences: list[ast.Sequence] = []
-        for expr in (rule.when, rule.except_):
+        for expr in (rule.on.where, rule.when, rule.except_):
             if expr is not None:
                 self._collect(ctx, expr, aggregates, sequences)
         pre: list[str] = []
@@ -446,6 +446,11 @@ class Compiler:
             "    AV[a] = C.query(SI, SF, O, AQ, a, I, i, m, t)",
         ]
 
+    def _per_market_window(self, ctx: _PolicyCtx, expr: ast.Expr) -> str:
+        """A duration that may differ by market, as code choosing on `m`."""
+        per_market = {m: str(self._window(ctx, expr, m)) for m in ctx.result.markets}
+        return self._market_switch(per_market, ctx.result.markets)
+
     def _window(self, ctx: _PolicyCtx, expr: ast.Expr, market: str) -> int:
         value = evaluate(expr, lambda n, _node: ctx.result.values[market][n])
         assert isinstance(value, DurationValue)
@@ -591,7 +596,7 @@ class Compiler:
             if step.within is not None and prev_pos is not None:
                 checks.append(
                     f"SI[RI + {h} * NI + 2] - SI[RI + h{prev_pos} * NI + 2] <= "
-                    f"{self._window(ctx, step.within, ctx.result.markets[0])}"
+                    f"{self._per_market_window(ctx, step.within)}"
                 )
             if step.where is not None:
                 checks.append(self._cond(step.where, entry_scope))

@@ -41,7 +41,8 @@ def test_a_window_that_differs_by_market_gets_a_store_per_market() -> None:
 def test_identical_aggregates_share_a_store() -> None:
     text = POLICY.replace(
         "rule shared",
-        'rule again { on deposit when count(deposit over 24h) >= 9 score 1 reason "{count}" }\nrule shared',
+        'rule again { on deposit when count(deposit over 24h) >= 9 score 1 reason "{count}" }'
+        "\nrule shared",
     )
     program = compile_pack([_checked(text)])
     slots = program.aggregate_table
@@ -67,7 +68,7 @@ def test_distinct_keeps_a_hash_table_and_reads_both_keys() -> None:
 def test_two_policies_with_one_name_are_refused() -> None:
     one = _checked(POLICY, "a.pol")
     two = _checked(POLICY, "b.pol")
-    with pytest.raises(CompileError, match="two policies are named `demo` \\(a.pol and b.pol\\)"):
+    with pytest.raises(CompileError, match=r"two policies are named `demo` \(a\.pol and b\.pol\)"):
         compile_pack([one, two])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -39,6 +40,31 @@ ASNS = (64500, 64501, 64502, 64503)
 INSTRUMENTS = ("card-1", "card-2", "wallet-1")
 TABLES = ("t1", "t2")
 ROUNDS = ("r1", "r2", "r3")
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The entities a stream draws from."""
+
+    players: tuple[str, ...] = PLAYERS
+    devices: tuple[str, ...] = DEVICES
+    ips: tuple[str, ...] = IPS
+    instruments: tuple[str, ...] = INSTRUMENTS
+    tables: tuple[str, ...] = TABLES
+    rounds: tuple[str, ...] = ROUNDS
+
+
+# Few entities: windows and `by` keys collide all the time.
+NARROW = Pools()
+# More entities than the engine's first 256 slots per key: the key arrays must grow.
+WIDE = Pools(
+    players=tuple(f"p{k}" for k in range(600)),
+    devices=tuple(f"dev-{k}" for k in range(300)),
+    ips=tuple(f"198.51.100.{k % 250}:{k}" for k in range(300)),
+    instruments=tuple(f"card-{k}" for k in range(300)),
+    tables=tuple(f"t{k}" for k in range(20)),
+    rounds=tuple(f"r{k}" for k in range(300)),
+)
 BONUSES = ("b1", "b2")
 GAMES = ("g1", "g2")
 COUNTRIES = ("MT", "GB", "CW", "DE", "KP", "IR", "NG")
@@ -148,10 +174,12 @@ def _gap(src: Source, gaps: Sequence[int]) -> int:
     return gap
 
 
-def make_event(src: Source, n: int, at: int, homes: dict[str, str]) -> BaseEvent:
+def make_event(
+    src: Source, n: int, at: int, homes: dict[str, str], pools: Pools = NARROW
+) -> BaseEvent:
     """One random event, number `n` of its stream, at epoch ms `at`."""
     kind = src.choice(TYPES)
-    player = src.choice(PLAYERS)
+    player = src.choice(pools.players)
     market = homes[player] if src.chance(85) else src.choice(MARKETS)
     # Times are sent either as epoch milliseconds or as RFC 3339 strings (datetimes).
     ts: int | datetime = at
@@ -163,8 +191,8 @@ def make_event(src: Source, n: int, at: int, homes: dict[str, str]) -> BaseEvent
         "ts": ts,
         "market": market,
         "session_id": _maybe(src, 30, ("s1", "s2")),
-        "device_id": _maybe(src, 70, DEVICES),
-        "ip": _maybe(src, 70, IPS),
+        "device_id": _maybe(src, 70, pools.devices),
+        "ip": _maybe(src, 70, pools.ips),
         "asn": _maybe(src, 50, ASNS),
         "ip_country": _maybe(src, 50, COUNTRIES),
     }
@@ -175,14 +203,14 @@ def make_event(src: Source, n: int, at: int, homes: dict[str, str]) -> BaseEvent
     if kind in ("deposit", "withdrawal"):
         extra["method"] = _maybe(src, 60, ("card", "ewallet", "bank"))
         extra["psp"] = _maybe(src, 30, ("psp-a", "psp-b"))
-        extra["instrument_id"] = _maybe(src, 70, INSTRUMENTS)
+        extra["instrument_id"] = _maybe(src, 70, pools.instruments)
         extra["card_country"] = _maybe(src, 50, COUNTRIES)
         extra["status"] = _maybe(src, 50, ("approved", "approved", "declined"))
     elif kind in ("bet", "win"):
         extra["game_id"] = _maybe(src, 50, GAMES)
         extra["game_kind"] = _maybe(src, 80, ("live", "live", "slot", "table", "poker", "sport"))
-        extra["table_id"] = _maybe(src, 70, TABLES)
-        extra["round_id"] = _maybe(src, 70, ROUNDS)
+        extra["table_id"] = _maybe(src, 70, pools.tables)
+        extra["round_id"] = _maybe(src, 70, pools.rounds)
         extra["selection"] = _maybe(src, 20, ("red", "black"))
     elif kind in ("chargeback", "cancellation"):
         extra["ref_event_id"] = _maybe(src, 50, ("e0", "e1"))
@@ -207,16 +235,18 @@ def make_event(src: Source, n: int, at: int, homes: dict[str, str]) -> BaseEvent
     return cls(**common, **{k: v for k, v in extra.items() if v is not None})
 
 
-def build_stream(src: Source, size: int, gaps: Sequence[int] = GAPS) -> list[BaseEvent]:
+def build_stream(
+    src: Source, size: int, gaps: Sequence[int] = GAPS, pools: Pools = NARROW
+) -> list[BaseEvent]:
     """`size` events in time order (equal times kept in arrival order)."""
     # Somewhere in 2024–2025, so FX rates exist and rate changes (1 Jan, 1 Jul) are crossed.
     at = 1_704_067_200_000 + src.integer(0, 700) * DAY + src.integer(0, DAY - 1)
-    homes = {p: src.choice(MARKETS) for p in PLAYERS}
+    homes = {p: src.choice(MARKETS) for p in pools.players}
     out = []
     for n in range(size):
         if n:
             at += _gap(src, gaps)
-        out.append(make_event(src, n, at, homes))
+        out.append(make_event(src, n, at, homes, pools))
     return out
 
 
@@ -227,9 +257,11 @@ def streams(draw: st.DrawFn, min_size: int = 1, max_size: int = 40) -> list[Base
     return build_stream(src, src.integer(min_size, max_size))
 
 
-def seeded_stream(seed: int, size: int, gaps: Sequence[int] = GAPS) -> list[BaseEvent]:
+def seeded_stream(
+    seed: int, size: int, gaps: Sequence[int] = GAPS, pools: Pools = NARROW
+) -> list[BaseEvent]:
     """A long reproducible stream from a seed."""
-    return build_stream(RandomSource(seed), size, gaps)
+    return build_stream(RandomSource(seed), size, gaps, pools)
 
 
 # ---- hand-written scenarios --------------------------------------------------------------
@@ -239,7 +271,9 @@ T0 = 1_767_268_800_000
 _serial = iter(range(10**9))
 
 
-def event(kind: str, at: int = 0, *, market: str = "MGA", player: str = "p1", **fields: Any) -> BaseEvent:
+def event(
+    kind: str, at: int = 0, *, market: str = "MGA", player: str = "p1", **fields: Any
+) -> BaseEvent:
     """An event `at` ms after `T0`; money events default to the market's base currency
     (amounts are in minor units)."""
     cls = ev.EVENT_TYPES[kind]

@@ -219,8 +219,10 @@ class Row:
     amount: int
 
 
-def random_rows(seed: int, size: int) -> list[Row]:
+def random_rows(seed: int, size: int, players: int = 5, devices: int = 3) -> list[Row]:
     rng = random.Random(seed)
+    player_ids = [f"p{k}" for k in range(players)]
+    device_ids = [None, *(f"dev-{k}" for k in range(devices))]
     gaps = (0, 0, 1, 1_000, 10 * MINUTE, HOUR - 1, HOUR, HOUR + 1)
     at = 0
     rows = []
@@ -230,8 +232,8 @@ def random_rows(seed: int, size: int) -> list[Row]:
             Row(
                 kind="deposit" if rng.random() < 0.8 else "login",
                 ts=at,
-                player=rng.choice(("p1", "p2", "p3", "p4", "p5")),
-                device=rng.choice((None, "dev-1", "dev-2", "dev-3")),
+                player=rng.choice(player_ids),
+                device=rng.choice(device_ids),
                 amount=rng.choice((1, 100, SMALL - 1, SMALL, 123_456, rng.randrange(1, 10**7))),
             )
         )
@@ -286,9 +288,16 @@ def batch_values(pack: CompiledPack, rows: Sequence[Row]) -> list[tuple[float, .
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 1500))
-def test_window_values_match_a_naive_model(pack: CompiledPack, seed: int, size: int) -> None:
-    rows = random_rows(seed, size)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 1500),
+    players=st.sampled_from([1, 5, 300]),
+    devices=st.sampled_from([1, 3, 300]),
+)
+def test_window_values_match_a_naive_model(
+    pack: CompiledPack, seed: int, size: int, players: int, devices: int
+) -> None:
+    rows = random_rows(seed, size, players, devices)
     expected = naive(rows)
     got = batch_values(pack, rows)
     assert len(got) == len(expected)
@@ -307,19 +316,27 @@ def test_thousands_of_events_compact_and_grow_with_exact_counts(
         return int(compact(*args))
 
     monkeypatch.setattr(kernels, "compact", counting_compact)
-    # Sparse then dense: windows first empty out (compaction), then fill (growth).
+    # Sparse, then dense: windows first empty out (compaction), then fill up (growth); the
+    # dense part has hundreds of players and devices, so the per-key arrays grow too.
     rows = random_rows(1, 3000)
-    dense = [Row(r.kind, rows[-1].ts + k, r.player, r.device, r.amount) for k, r in enumerate(rows)]
-    rows += dense
+    dense = random_rows(2, 3000, players=400, devices=300)
+    rows += [
+        Row(r.kind, rows[-1].ts + k, r.player, r.device, r.amount) for k, r in enumerate(dense)
+    ]
     expected = naive(rows)
     engine = StreamEngine(pack)
     rule = _rule_index(pack, "window_values")
     got = []
     for e in to_events(rows):
         engine.process(e)
-        got += [tuple(float(v) for v in vals[: len(NAMES)]) for r, _, vals in engine.last_raw if r == rule]
+        got += [
+            tuple(float(v) for v in vals[: len(NAMES)])
+            for r, _, vals in engine.last_raw
+            if r == rule
+        ]
     assert calls["compact"] > 0
     assert int(engine._run.state.caps.max()) > 256
+    assert min(engine._run.state.kcaps.values()) > 256
     assert len(got) == len(expected)
     assert all(same(g, e) for g, e in zip(got, expected, strict=True))
     assert all(same(a, b) for a, b in zip(batch_values(pack, rows), got, strict=True))
