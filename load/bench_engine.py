@@ -1,8 +1,8 @@
 """Throughput and latency of the compiled policy engine, against the DESIGN numbers.
 
-    .venv/bin/python load/bench_engine.py              # 10 M events (about 4 GB of RAM)
-    .venv/bin/python load/bench_engine.py --quick      # 1 M events, a fast look
-    .venv/bin/python load/bench_engine.py --events 20_000_000 --skip-start
+    .venv/bin/python load/bench_engine.py              # 10 M events: ≈ 7 min, peak ≈ 14 GB of RAM
+    .venv/bin/python load/bench_engine.py --quick      # 1 M events: ≈ 1 min
+    .venv/bin/python load/bench_engine.py --events 3_000_000 --skip-start --json out.json
 
 What it measures, in one process over one seeded synthetic history:
 
