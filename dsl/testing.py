@@ -19,7 +19,7 @@ from dsl import ast
 from dsl.checks import CheckResult
 from dsl.format import format_expr
 from dsl.values import DurationValue, MoneyValue, Value, evaluate
-from dsl.vocabulary import EVENTS, MARKETS, minor_units
+from dsl.vocabulary import EVENTS, minor_units
 from engine.decisions import Decision, Hit
 from engine.events import EVENT_TYPES, BaseEvent, to_epoch_ms
 from engine.runtime import CompiledPack, StreamEngine, compile_results
@@ -202,4 +202,4 @@ def _explain(hits: Mapping[str, Hit], rule: str) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-__all__ = ["DEFAULT_START", "MARKETS", "TestOutcome", "run_tests"]
+__all__ = ["DEFAULT_START", "TestOutcome", "run_tests"]

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import msgspec
 
+from dsl.checks.reasons import PLACEHOLDER
 from dsl.compiler.program import ExplainItem, PolicyInfo, RuleInfo
 from dsl.types import Kind
 from dsl.values import format_duration
@@ -15,8 +16,6 @@ from dsl.vocabulary import MARKETS, minor_units
 from engine.state import Interner
 
 Scalar = str | int | float | bool | None
-
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 class Hit(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,4 +112,4 @@ def render_reason(
             return str(params[name])
         return "?"
 
-    return _PLACEHOLDER.sub(fill, rule.reason)
+    return PLACEHOLDER.sub(fill, rule.reason)

@@ -39,10 +39,6 @@ class CompiledPack:
     kernel: ModuleType
 
     @property
-    def rules(self) -> list[dict[str, object]]:
-        return [{"policy": r.policy, "rule": r.name} for r in self.program.rules]
-
-    @property
     def max_hits_per_event(self) -> int:
         per_type: dict[str, int] = {}
         for rule in self.program.rules:
@@ -110,6 +106,7 @@ class _Run:
         program = pack.program
         self.pack = pack
         self.program = program
+        self.policy_of = {p.name: p for p in program.policies}
         self.strings = Interner()
         self.keys = {key: Interner() for key in program.layout.keys}
         self.tables = _Tables(program, self.strings)
@@ -138,7 +135,7 @@ class _Run:
     def hit(self, h: int, market: str) -> Hit:
         program = self.program
         rule = program.rules[int(self.HR[h, 1])]
-        policy = program.policies[[p.name for p in program.policies].index(rule.policy)]
+        policy = self.policy_of[rule.policy]
         values: dict[str, Scalar] = {}
         for k, item in enumerate(rule.explain):
             value = typed_value(item, float(self.HV[h, k]), market, self.strings)

@@ -13,7 +13,7 @@ from dsl.vocabulary import PROFILE, fields_of
 if TYPE_CHECKING:
     from dsl.checks.typing import TypeChecker
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _LONE_BRACE = re.compile(r"[{}]")
 
 
@@ -32,7 +32,7 @@ def check_reason(tc: TypeChecker, rule: ast.Rule, on: tuple[str, ...]) -> None:
     def column(i: int) -> int:
         return first + len(format_string(text[:i])) - 2
 
-    for m in _PLACEHOLDER.finditer(text):
+    for m in PLACEHOLDER.finditer(text):
         name = m.group(1)
         if name is None:
             continue
@@ -54,7 +54,7 @@ def check_reason(tc: TypeChecker, rule: ast.Rule, on: tuple[str, ...]) -> None:
             )
         elif name not in known and name not in dotted:
             tc.rep.unknown(Code.UNKNOWN_PLACEHOLDER, "value in reason", name, span, known | dotted)
-    for m in _LONE_BRACE.finditer(_PLACEHOLDER.sub(lambda m: "_" * len(m[0]), text)):
+    for m in _LONE_BRACE.finditer(PLACEHOLDER.sub(lambda m: "_" * len(m[0]), text)):
         col = column(m.start())
         tc.rep.error(
             Code.UNKNOWN_PLACEHOLDER,

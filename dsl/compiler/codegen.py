@@ -13,13 +13,13 @@ One method per node kind, dispatched by one `match`; the state threaded through 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from dsl import ast
 from dsl.checks import CheckResult
+from dsl.checks.reasons import PLACEHOLDER
 from dsl.compiler.program import (
     Band,
     ExplainItem,
@@ -32,6 +32,7 @@ from dsl.format import format_expr
 from dsl.types import BOOL, COUNTRY, DURATION, FLOAT, INT, STRING, TIME, Kind, Type, money
 from dsl.values import DurationValue, MoneyValue, Value, evaluate
 from dsl.vocabulary import ACTIONS, EVENTS, KEYS, MARKETS, PROFILE, fields_of, minor_units
+from engine.kernels import ROW_F, ROW_I
 from engine.layout import (
     EVENT_CODES,
     MARKET_CODES,
@@ -44,10 +45,8 @@ from engine.layout import (
     PS_KYC_STATUS,
     Layout,
     field_kind,
-    is_id_kind,
 )
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 ACTION_CODES = {a: i for i, a in enumerate(ACTIONS)}
 
 
@@ -279,7 +278,7 @@ class Compiler:
         for k, seq in enumerate(sequences):
             var = f"q{g}_{k}"
             scope.sequences[id(seq)] = var
-            call, binds = self._sequence(ctx, seq, events)
+            call, binds = self._sequence(ctx, seq)
             pre.append(f"{var} = {call}")
             bindings.update(binds)
         explain.extend(self._placeholders(ctx, rule, scope, names, bindings))
@@ -375,7 +374,7 @@ class Compiler:
         if rule.reason is None:
             return []
         out = []
-        for match in _PLACEHOLDER.finditer(rule.reason.value):
+        for match in PLACEHOLDER.finditer(rule.reason.value):
             name = (match.group(1) or "").strip()
             if not name or name in names or name == "score" or name in ctx.param_slots:
                 continue
@@ -510,7 +509,7 @@ class Compiler:
     # ---- sequences ----------------------------------------------------------------------------
 
     def _sequence(
-        self, ctx: _PolicyCtx, seq: ast.Sequence, on: tuple[str, ...]
+        self, ctx: _PolicyCtx, seq: ast.Sequence
     ) -> tuple[str, dict[str, tuple[str, int, str]]]:
         """A helper function searching the player's history for the sequence; returns the
         call and where each named step's matched entry is written (`SB[slot]`)."""
@@ -556,7 +555,6 @@ class Compiler:
                     next(iter(per_market.values())),
                     step.event.name,
                 )
-        del on
         return self._market_switch(calls, ctx.result.markets), slots
 
     def _sequence_body(self, ctx: _PolicyCtx, seq: ast.Sequence, base: int) -> list[str]:
@@ -569,8 +567,8 @@ class Compiler:
             "n = H.shape[0]",
             f"if n == 0 or I[i, 0] != {EVENT_CODES[steps[-1].event.name]}:",
             "    return False",
-            "RI = O[s, 13]",
-            "RF = O[s, 14]",
+            f"RI = O[s, {ROW_I}]",
+            f"RF = O[s, {ROW_F}]",
             "NI = I.shape[1]",
             "NF = F.shape[1]",
         ]
@@ -858,9 +856,9 @@ class Compiler:
     def _entry_field(self, name: str, entry: str, store: int, *, guard: bool) -> str:
         kind, col = self.layout.field(name)
         if kind == "I":
-            code = f"float(SI[O[{store}, 13] + {entry} * NI + {col}])"
+            code = f"float(SI[O[{store}, {ROW_I}] + {entry} * NI + {col}])"
         else:
-            code = f"SF[O[{store}, 14] + {entry} * NF + {col}]"
+            code = f"SF[O[{store}, {ROW_F}] + {entry} * NF + {col}]"
         return f"({code} if {entry} >= 0 else NAN)" if guard else code
 
     def _profile(self, name: str) -> tuple[str, bool]:
@@ -961,4 +959,4 @@ def compile_pack(results: list[CheckResult]) -> Program:
     return Compiler(results).compile()
 
 
-__all__ = ["MARKETS", "CompileError", "compile_pack", "is_id_kind"]
+__all__ = ["CompileError", "compile_pack"]
