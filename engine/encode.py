@@ -156,7 +156,11 @@ class Encoder:
                 if source in columns:
                     I[:, col] = _intern_many(columns[source], self.keys[column[4:]])
             elif column.startswith("s:") and column[2:] in columns:
-                I[:, col] = _intern_many(columns[column[2:]], self.strings)
+                values = np.asarray(columns[column[2:]])
+                if column[2:] in _NAMES and values.dtype.kind in "iu":
+                    # Given as codes: a rule compares the name (`market == "UKGC"`).
+                    values = _NAMES[column[2:]][values]
+                I[:, col] = _intern_many(values, self.strings)
         for col, column in enumerate(layout.float_columns):
             if column.startswith("f:") and column[2:] in columns:
                 F[:, col] = np.asarray(columns[column[2:]], dtype=np.float64)
@@ -170,6 +174,13 @@ class Encoder:
                         minor_units(base) - minor_units(currency)
                     )
         return I, F
+
+
+# Names by code, for `type` and `market` given as codes (codes count up from 0).
+_NAMES = {
+    "type": np.array(sorted(EVENT_CODES, key=EVENT_CODES.__getitem__), dtype=object),
+    "market": np.array(sorted(MARKET_CODES, key=MARKET_CODES.__getitem__), dtype=object),
+}
 
 
 def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:

@@ -309,6 +309,16 @@ def _civil(ms):
 
 
 @njit(cache=True)
+def local_time(t, hour):
+    """A UTC time moved onto the market's clock, from the local hour the encoder wrote.
+    The markets' zones (Europe/Malta, Europe/London, America/Curacao) are whole hours
+    off UTC, so the offset is the difference of the hours."""
+    utc_hour = (t // 3_600_000) % 24
+    offset = (hour - utc_hour + 12.0) % 24.0 - 12.0
+    return t + offset * 3_600_000.0
+
+
+@njit(cache=True)
 def age_years(dob, at):
     """Whole years between a date of birth and a time, as on a birthday card."""
     if dob != dob or at != at:

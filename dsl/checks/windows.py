@@ -270,7 +270,14 @@ def sequence(tc: TypeChecker, node: ast.Sequence, scope: Scope) -> Type:
                 bound[step.name.name] = event
                 tc.step_events[step.name.name] = event
         last = i == len(node.steps) - 1
-        if last and not step.absent and scope.current and event not in scope.current:
+        if last and step.absent and not all(s.absent for s in node.steps):
+            rep.error(
+                Code.SEQUENCE_END,
+                "a sequence ends at the event being decided, so its last step cannot be an "
+                f"absence step (`!{event}`): move it between two steps",
+                step.event.span,
+            )
+        elif last and not step.absent and scope.current and event not in scope.current:
             rep.error(
                 Code.SEQUENCE_END,
                 f"a sequence ends at the event being decided, so its last step must be "

@@ -73,6 +73,7 @@ class _PolicyCtx:
     result: CheckResult
     defines: dict[str, ast.Expr] = field(default_factory=dict)
     param_slots: dict[str, tuple[str, int]] = field(default_factory=dict)  # name → (P|PS, j)
+    list_params: dict[str, dict[str, tuple[Value, ...]]] = field(default_factory=dict)
 
 
 class Compiler:
@@ -156,7 +157,10 @@ class Compiler:
             name = param.name.name
             per_market = {m: result.values[m][name] for m in result.markets}
             sample = next(iter(per_market.values()))
-            if isinstance(sample, str):
+            if isinstance(sample, tuple):
+                # A list param is a region of the constant tables per market, not a slot.
+                ctx.list_params[name] = {m: tuple(v) for m, v in per_market.items()}  # type: ignore[arg-type]
+            elif isinstance(sample, str):
                 self.program.string_params.append({m: str(v) for m, v in per_market.items()})
                 ctx.param_slots[name] = ("PS", len(self.program.string_params) - 1)
             else:
@@ -274,7 +278,7 @@ class Compiler:
             if name not in names:
                 names.add(name)
                 explain.append((ExplainItem(name, self._aggregate_type(ctx, node)), var))
-        bindings: dict[str, tuple[str, int, str]] = {}  # step name → (SB slot, store, event)
+        bindings: dict[str, tuple[str, str, str]] = {}  # step name → (SB slot, store, event)
         for k, seq in enumerate(sequences):
             var = f"q{g}_{k}"
             scope.sequences[id(seq)] = var
@@ -306,8 +310,15 @@ class Compiler:
         )
         self.program.max_explain = max(self.program.max_explain, len(explain))
         type_test = " or ".join(f"et == {EVENT_CODES[e]}" for e in events)
-        lines = [f"# rule {rule.name.name}", f"if ({type_test}) and {on_where}:"]
-        lines += ["    " + line for line in pre]
+        lines = [f"# rule {rule.name.name}"]
+        if pre and rule.on.where is not None:
+            # `on … where` may read the rule's aggregates: they are queried first.
+            lines += [f"if {type_test}:"]
+            lines += ["    " + line for line in pre]
+            lines += [f"    applies = {on_where}", "else:", "    applies = False", "if applies:"]
+        else:
+            lines += [f"if ({type_test}) and {on_where}:"]
+            lines += ["    " + line for line in pre]
         lines += [
             f"    fired = {when}",
             "    if fired or rec:",
@@ -368,7 +379,7 @@ class Compiler:
         rule: ast.Rule,
         scope: Scope,
         names: set[str],
-        bindings: dict[str, tuple[str, int, str]],
+        bindings: dict[str, tuple[str, str, str]],
     ) -> list[tuple[ExplainItem, str]]:
         """Reason placeholders the kernel must report: event, profile and step fields."""
         if rule.reason is None:
@@ -411,7 +422,7 @@ class Compiler:
             return known
         index = len(self.program.stores)
         self._store_ids[identity] = index
-        self.program.stores.append(replace(spec, index=index))
+        self.program.stores.append(replace(spec, index=index, events=types))
         self.program.store_table.append(row)
         self._store_code.append((types, where))
         return index
@@ -510,7 +521,7 @@ class Compiler:
 
     def _sequence(
         self, ctx: _PolicyCtx, seq: ast.Sequence
-    ) -> tuple[str, dict[str, tuple[str, int, str]]]:
+    ) -> tuple[str, dict[str, tuple[str, str, str]]]:
         """A helper function searching the player's history for the sequence; returns the
         call and where each named step's matched entry is written (`SB[slot]`)."""
         assert seq.within is not None
@@ -527,7 +538,7 @@ class Compiler:
                 None,
             )
         fn = f"seq{len(self._functions)}"
-        slots: dict[str, tuple[str, int, str]] = {}
+        slots: dict[str, tuple[str, str, str]] = {}
         base = self._n_seq_slots
         self._n_seq_slots += len(seq.steps)
         calls = {}
@@ -547,14 +558,13 @@ class Compiler:
                 ]
             )
         )
+        # A bound entry is read from the store the event's market searched.
+        store_code = self._market_switch(
+            {m: str(store) for m, store in per_market.items()}, ctx.result.markets
+        )
         for k, step in enumerate(seq.steps):
             if step.name is not None:
-                # All markets' stores have the same layout; the first names the columns.
-                slots[step.name.name] = (
-                    str(base + k),
-                    next(iter(per_market.values())),
-                    step.event.name,
-                )
+                slots[step.name.name] = (str(base + k), store_code, step.event.name)
         return self._market_switch(calls, ctx.result.markets), slots
 
     def _sequence_body(self, ctx: _PolicyCtx, seq: ast.Sequence, base: int) -> list[str]:
@@ -598,7 +608,10 @@ class Compiler:
                 )
             if step.where is not None:
                 checks.append(self._cond(step.where, entry_scope))
-            fail = "return False" if last else "continue"
+            # A failure goes on to the next candidate of the innermost open loop: the search
+            # must try every binding, not only the newest one. Only a lone positive step has
+            # no loop around it.
+            fail = "return False" if last and order == 0 else "continue"
             lines.append(f"{indent}if not ({' and '.join(checks)}):")
             lines.append(f"{indent}    {fail}")
             # Absence steps between the previous positive step and this one.
@@ -632,11 +645,7 @@ class Compiler:
         total) between the neighbouring steps."""
         code = EVENT_CODES[step.event.name]
         lo = f"x{prev} + 1" if prev is not None else "0"
-        within = (
-            self._window(ctx, step.within, ctx.result.markets[0])
-            if step.within is not None
-            else None
-        )
+        within = self._per_market_window(ctx, step.within) if step.within is not None else None
         totals = [
             n
             for n in (ast.walk(step.where) if step.where is not None else [])
@@ -747,17 +756,31 @@ class Compiler:
     def _defines(self, sc: Scope) -> dict[str, ast.Expr]:
         return self._policies[sc.policy].defines
 
-    def _container(self, e: ast.Expr, sc: Scope, ids: bool) -> tuple[int, int]:
+    def _container(self, e: ast.Expr, sc: Scope, ids: bool) -> tuple[str, str]:
+        """Code for the (lo, hi) bounds of a list in the constant tables. A list written
+        with params, or a list param, may differ by market: one region per market."""
         ctx = self._policies[sc.policy]
+        markets = ctx.result.markets
         if isinstance(e, ast.Name) and e.name in ctx.result.lists:
-            return self._list_region(ctx.result.lists[e.name], ids)
-        if isinstance(e, ast.ListLit):
-            values = tuple(
-                evaluate(item, lambda n, _node: ctx.result.values[ctx.result.markets[0]][n])
-                for item in e.items
-            )
-            return self._list_region(values, ids)
-        raise CompileError(f"`in` needs a list, not {format_expr(e)}")
+            lo, hi = self._list_region(ctx.result.lists[e.name], ids)
+            return str(lo), str(hi)
+        per_market: dict[str, tuple[Value, ...]]
+        if isinstance(e, ast.Name) and e.name in ctx.list_params:
+            per_market = ctx.list_params[e.name]
+        elif isinstance(e, ast.ListLit):
+            per_market = {
+                m: tuple(evaluate(item, _lookup(ctx.result.values[m])) for item in e.items)
+                for m in markets
+            }
+        else:
+            raise CompileError(f"`in` needs a list, not {format_expr(e)}")
+        regions: dict[tuple[Value, ...], tuple[int, int]] = {}
+        for values in per_market.values():
+            if values not in regions:
+                regions[values] = self._list_region(values, ids)
+        los = {m: str(regions[per_market[m]][0]) for m in markets}
+        his = {m: str(regions[per_market[m]][1]) for m in markets}
+        return self._market_switch(los, markets), self._market_switch(his, markets)
 
     def _value(self, e: ast.Expr, sc: Scope) -> tuple[str, bool]:
         """A value as numba code: (code, is_id). Ids are int64 (-1 missing); everything
@@ -853,7 +876,7 @@ class Compiler:
             return f"I[i, {col}]", True
         return f"F[i, {col}]", False
 
-    def _entry_field(self, name: str, entry: str, store: int, *, guard: bool) -> str:
+    def _entry_field(self, name: str, entry: str, store: str, *, guard: bool) -> str:
         kind, col = self.layout.field(name)
         if kind == "I":
             code = f"float(SI[O[{store}, {ROW_I}] + {entry} * NI + {col}])"
@@ -869,7 +892,8 @@ class Compiler:
             case "kyc_status":
                 return f"PSP[pk, {PS_KYC_STATUS}]", True
             case "age":
-                return f"C.age_years(PF[pk, {PF_DOB}], float(t))", False
+                # Birthdays fall on the market's calendar, not UTC's.
+                return f"C.age_years(PF[pk, {PF_DOB}], C.local_time(float(t), F[i, 0]))", False
             case "doc_country":
                 return f"PSP[pk, {PS_DOC_COUNTRY}]", True
             case "doc_match":

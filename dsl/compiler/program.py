@@ -23,6 +23,7 @@ class StoreSpec:
     window_ms: int
     distinct: bool = False
     rows: bool = False  # a sequence store keeps whole event rows for its steps
+    events: tuple[str, ...] = ()  # the event types pushed (before the store's filter)
 
 
 @dataclass(frozen=True)

@@ -1130,6 +1130,13 @@ CASES = [
         r"at least one step that happens",
     ),
     case(
+        "PB407-trailing-absence-step",
+        H + "rule r { on withdrawal when sequence within 1h { withdrawal !bet } score 1 }\n",
+        Code.SEQUENCE_END,
+        "2:62",
+        r"cannot be an absence step \(`!bet`\)",
+    ),
+    case(
         "PB408-count-of-a-field",
         H + "rule r { on deposit when count(deposit.amount over 1h) > 1 score 1 }\n",
         Code.AGGREGATE_MISUSE,

@@ -58,31 +58,3 @@ def shipped_packs() -> dict[str, CompiledPack]:
     packs = {p.stem: short(compile_results([dsl.load_policy(p)])) for p in POLICY_FILES}
     packs[WHOLE_PACK] = short(load_pack([POLICY_DIR]))
     return packs
-
-
-# Engine bugs these tests found and that are not fixed yet (listed in the closing
-# note); they stay visible as xfail until the compiler handles them.
-_KNOWN_BUGS = {
-    line.strip()
-    for line in [
-        "tests/engine/test_encode.py::test_encode_columns_takes_type_and_market_as_codes",
-        "tests/engine/test_semantics.py::test_the_search_tries_an_earlier_step_when_the_last_step_rejects_the_latest",
-        "tests/engine/test_semantics.py::test_the_search_tries_an_earlier_step_when_an_absence_step_rejects_the_latest",
-        "tests/engine/test_semantics.py::test_the_search_backtracks_over_every_named_step",
-        "tests/engine/test_semantics.py::test_sequences_match_a_brute_force_search",
-        "tests/engine/test_semantics.py::test_an_absence_step_cannot_end_a_sequence",
-        "tests/engine/test_semantics.py::test_an_absence_step_within_takes_the_markets_value[UKGC-True]",
-        "tests/engine/test_semantics.py::test_a_list_of_params_takes_the_markets_values[UKGC-slot-expected2]",
-        "tests/engine/test_semantics.py::test_a_list_of_params_takes_the_markets_values[UKGC-live-expected3]",
-        "tests/engine/test_semantics.py::test_a_bound_step_in_a_reason_after_the_stores_are_compacted",
-        "tests/engine/test_semantics.py::test_a_list_param_compiles",
-        "tests/engine/test_semantics.py::test_an_aggregate_in_on_where_compiles_or_is_rejected",
-    ]
-    if line.strip()
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid in _KNOWN_BUGS:
-            item.add_marker(pytest.mark.xfail(reason="known compiler bug, see docs", strict=True))
