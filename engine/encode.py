@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
 
 from dsl.compiler.program import Program
 from dsl.vocabulary import KEYS, MARKETS, minor_units
@@ -191,31 +192,27 @@ def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:
 
 
 def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
-    """Intern a column: unique values once, then a vectorised take."""
-    arr = np.asarray(values)
-    if arr.dtype.kind == "f":
-        present = ~np.isnan(arr)
-        uniques, inverse = np.unique(arr[present], return_inverse=True)
-        ids = np.array([interner(int(u)) for u in uniques], dtype=np.int64)
-        out = np.full(len(arr), MISSING_ID, dtype=np.int64)
-        out[present] = ids[inverse]
-        return out
-    if arr.dtype.kind in "iu":
-        uniques, inverse = np.unique(arr, return_inverse=True)
-        ids = np.array([interner(int(u)) for u in uniques], dtype=np.int64)
-        out = ids[inverse]
-        out[arr < 0] = MISSING_ID
-        return out
-    out = np.full(len(arr), MISSING_ID, dtype=np.int64)
-    cache: dict[object, int] = {}
-    for r, value in enumerate(arr):
-        if value is None:
-            continue
-        known = cache.get(value)
-        if known is None:
-            known = cache[value] = interner(value)
-        out[r] = known
-    return out
+    """Intern a column: Arrow's dictionary encoding finds the distinct values in C (hashing,
+    no sort); only those go through the interner. Numbers are interned as ints; NaN, None
+    and negative numbers are missing."""
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else np.asarray(values)
+    try:
+        encoded = pa.array(arr, from_pandas=True) if isinstance(arr, np.ndarray) else arr
+        encoded = encoded.dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds of values: one by one
+        return np.array([MISSING_ID if v is None else interner(v) for v in arr], dtype=np.int64)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    uniques = encoded.dictionary.to_pylist()
+    ids = [
+        MISSING_ID
+        if isinstance(u, int | float) and (u != u or u < 0)
+        else interner(int(u) if isinstance(u, float) else u)
+        for u in uniques
+    ]
+    lut = np.array([*ids, MISSING_ID], dtype=np.int64)
+    codes = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+    return lut[codes]
 
 
 def _local_hours(ts: np.ndarray, markets: np.ndarray) -> np.ndarray:

@@ -7,9 +7,11 @@ amortised. All stores of a pack live in two flat pools, `SI` (int64) and `SF` (f
 row `O[s]` holds store `s`'s offsets and sizes, so growing a store is a Python-side copy
 and the kernels never allocate state.
 
-Distinct counts keep, per store, an open-addressing hash table (also in `SI`) from
-(key, value) to how many live entries carry that pair; the number of pairs with a
-non-zero count per key is the distinct count.
+A distinct count only needs the latest sighting of each (key, value) pair, so a distinct
+store keeps one live entry per pair: an open-addressing hash table (also in `SI`) maps the
+pair to its entry, and a new sighting unlinks the old entry (the lists are doubly linked)
+and appends a fresh one. A key's list stays in order of latest sighting, eviction from its
+head stays exact, and the store holds distinct pairs, not every event of a 30-day window.
 
 The generated kernel calls `push_store` and `query` from one call site each, driven by
 tables (`ST`, `AQ`), because every call site of a helper is compiled and optimised anew:
@@ -24,8 +26,9 @@ from numba import njit
 # Columns of `O` (one row per store).
 N, CAP, KCAP, E_TS, E_NEXT, E_KEY, E_X, E_VAL = 0, 1, 2, 3, 4, 5, 6, 7
 K_HEAD, K_TAIL, K_CNT, K_ND, K_SUM, ROW_I, ROW_F, WINDOW = 8, 9, 10, 11, 12, 13, 14, 15
-HT_KEY, HT_CNT, HT_CAP = 16, 17, 18
-O_WIDTH = 19
+HT_KEY, HT_ENTRY, HT_CAP, E_PREV = 16, 17, 18, 19
+O_WIDTH = 20
+_DEAD = -1  # E_X of an entry a later sighting of its pair replaced
 
 # Columns of `ST` (one row per store): how an event is pushed.
 ST_KEY, ST_VAL, ST_X, ST_DISTINCT, ST_ROWS = 0, 1, 2, 3, 4
@@ -65,46 +68,41 @@ def _find(SI, O, s, p):
 
 
 @njit(cache=True)
-def _pair_in(SI, O, s, key, x):
-    """Count one more live entry for (key, x); a first one adds a distinct value."""
-    p = _pair(key, x)
-    h, found = _find(SI, O, s, p)
-    if found:
-        SI[O[s, HT_CNT] + h] += 1
+def _unlink(SI, O, s, key, h):
+    """Take entry `h` out of `key`'s list."""
+    prev = SI[O[s, E_PREV] + h]
+    nxt = SI[O[s, E_NEXT] + h]
+    if prev < 0:
+        SI[O[s, K_HEAD] + key] = nxt
     else:
-        SI[O[s, HT_KEY] + h] = p
-        SI[O[s, HT_CNT] + h] = 1
-        SI[O[s, K_ND] + key] += 1
+        SI[O[s, E_NEXT] + prev] = nxt
+    if nxt < 0:
+        SI[O[s, K_TAIL] + key] = prev
+    else:
+        SI[O[s, E_PREV] + nxt] = prev
 
 
 @njit(cache=True)
-def _pair_out(SI, O, s, key, x):
-    h, found = _find(SI, O, s, _pair(key, x))
-    if found:
-        c = SI[O[s, HT_CNT] + h] - 1
-        SI[O[s, HT_CNT] + h] = c
-        if c == 0:
-            SI[O[s, HT_KEY] + h] = _TOMB
-            SI[O[s, K_ND] + key] -= 1
+def _live(SI, O, s, j):
+    """Is log entry `j` still in its key's list?"""
+    key = SI[O[s, E_KEY] + j]
+    head = SI[O[s, K_HEAD] + key]
+    return head >= 0 and j >= head and SI[O[s, E_X] + j] != _DEAD
 
 
 @njit(cache=True)
 def rebuild_distinct(SI, O, s):
-    """Refill store `s`'s hash table from its live entries (after a move or a resize)."""
+    """Refill store `s`'s hash table from its live entries (after a move or a resize):
+    each live entry is the latest sighting of its pair."""
     base = O[s, HT_KEY]
     for h in range(O[s, HT_CAP]):
         SI[base + h] = _EMPTY
     for j in range(O[s, N]):
-        key = SI[O[s, E_KEY] + j]
-        head = SI[O[s, K_HEAD] + key]
-        if head >= 0 and j >= head:
-            p = _pair(key, SI[O[s, E_X] + j])
-            h, found = _find(SI, O, s, p)
-            if found:
-                SI[O[s, HT_CNT] + h] += 1
-            else:
-                SI[base + h] = p
-                SI[O[s, HT_CNT] + h] = 1
+        if _live(SI, O, s, j):
+            p = _pair(SI[O[s, E_KEY] + j], SI[O[s, E_X] + j])
+            h, _ = _find(SI, O, s, p)
+            SI[base + h] = p
+            SI[O[s, HT_ENTRY] + h] = j
 
 
 @njit(cache=True)
@@ -125,6 +123,25 @@ def push_store(SI, SF, O, ST, s, I, F, i, t):
         x = I[i, ST[s, ST_X]]
         if x < 0:
             return 0
+    fresh = True
+    h = -1
+    if ST[s, ST_DISTINCT]:
+        p = _pair(key, x)
+        h, found = _find(SI, O, s, p)
+        if found:
+            old = SI[O[s, HT_ENTRY] + h]
+            if old == SI[O[s, K_TAIL] + key]:
+                # Seen again with nothing else in between (the usual case: the same
+                # player on the same device): the newest entry only moves in time.
+                SI[O[s, E_TS] + old] = t
+                return 0
+            # Seen again: the old entry leaves the list, a new one stands for the pair.
+            _unlink(SI, O, s, key, old)
+            SI[O[s, E_X] + old] = _DEAD
+            fresh = False
+        else:
+            SI[O[s, HT_KEY] + h] = p
+            SI[O[s, K_ND] + key] += 1
     j = O[s, N]
     O[s, N] = j + 1
     SI[O[s, E_TS] + j] = t
@@ -132,16 +149,18 @@ def push_store(SI, SF, O, ST, s, I, F, i, t):
     SI[O[s, E_KEY] + j] = key
     SI[O[s, E_X] + j] = x
     SF[O[s, E_VAL] + j] = val
+    if h >= 0:
+        SI[O[s, HT_ENTRY] + h] = j
     tail = SI[O[s, K_TAIL] + key]
+    SI[O[s, E_PREV] + j] = tail
     if tail < 0:
         SI[O[s, K_HEAD] + key] = j
     else:
         SI[O[s, E_NEXT] + tail] = j
     SI[O[s, K_TAIL] + key] = j
-    SI[O[s, K_CNT] + key] += 1
-    SF[O[s, K_SUM] + key] += val
-    if ST[s, ST_DISTINCT]:
-        _pair_in(SI, O, s, key, x)
+    if fresh:
+        SI[O[s, K_CNT] + key] += 1
+        SF[O[s, K_SUM] + key] += val
     if ST[s, ST_ROWS]:
         ni = I.shape[1]
         nf = F.shape[1]
@@ -160,13 +179,19 @@ def _evict_head(SI, SF, O, s, key, distinct):
     SI[O[s, K_CNT] + key] -= 1
     SF[O[s, K_SUM] + key] -= SF[O[s, E_VAL] + h]
     if distinct:
-        _pair_out(SI, O, s, key, SI[O[s, E_X] + h])
+        # The head is the pair's latest sighting: the pair leaves the window.
+        slot, found = _find(SI, O, s, _pair(key, SI[O[s, E_X] + h]))
+        if found:
+            SI[O[s, HT_KEY] + slot] = _TOMB
+            SI[O[s, K_ND] + key] -= 1
     nxt = SI[O[s, E_NEXT] + h]
     SI[O[s, K_HEAD] + key] = nxt
     if nxt < 0:
         SI[O[s, K_TAIL] + key] = -1
         # An empty key starts again from an exact zero, so rounding never accumulates.
         SF[O[s, K_SUM] + key] = 0.0
+    else:
+        SI[O[s, E_PREV] + nxt] = -1
 
 
 @njit(cache=True)
@@ -239,10 +264,9 @@ def compact(SI, SF, O, s, now, distinct, ni, nf):
             _evict_head(SI, SF, O, s, key, distinct)
     w = 0
     for j in range(n):
-        key = SI[O[s, E_KEY] + j]
-        h = SI[O[s, K_HEAD] + key]
-        if h < 0 or j < h:
+        if not _live(SI, O, s, j):
             continue
+        key = SI[O[s, E_KEY] + j]
         if w != j:
             SI[O[s, E_TS] + w] = SI[O[s, E_TS] + j]
             SI[O[s, E_KEY] + w] = key
@@ -263,6 +287,7 @@ def compact(SI, SF, O, s, now, distinct, ni, nf):
         key = SI[O[s, E_KEY] + j]
         SI[O[s, E_NEXT] + j] = -1
         tail = SI[O[s, K_TAIL] + key]
+        SI[O[s, E_PREV] + j] = tail
         if tail < 0:
             SI[O[s, K_HEAD] + key] = j
         else:

@@ -24,7 +24,7 @@ from engine.decisions import Decision, Hit, Scalar, display, render_reason, type
 from engine.encode import Encoder
 from engine.events import BaseEvent, ts_ms
 from engine.fx import RateTable
-from engine.layout import MARKET_CODES
+from engine.layout import EVENT_CODES, MARKET_CODES
 from engine.state import Interner, State
 
 _BATCH_CHUNK = 65_536
@@ -271,6 +271,8 @@ def run_batch(
         col = pack.program.layout.key(key)
         if n:
             state.ensure_slots(key, int(I[:, col].max()) + 1)
+    if n:
+        state.reserve(_live_bound(pack, I, chunk))
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
         state.ensure_room(hi - lo)
@@ -295,6 +297,25 @@ def run_batch(
         hit_rules=np.concatenate(rules) if rules else np.zeros(0, np.int64),
         hit_values=np.concatenate(values) if values else np.zeros((0, 1)),
     )
+
+
+def _live_bound(pack: CompiledPack, I: np.ndarray, chunk: int) -> np.ndarray:
+    """Per store, the most entries it can hold between two compactions over this history:
+    the most events of its types inside one window (filters ignored) plus a chunk.
+    Distinct stores hold one entry per live pair, far fewer: they grow as they need."""
+    ts, types = I[:, 2], I[:, 0]
+    out = np.zeros(len(pack.program.stores), dtype=np.int64)
+    for spec in pack.program.stores:
+        if spec.distinct:
+            continue
+        wanted = np.zeros(len(EVENT_CODES), dtype=bool)
+        wanted[[EVENT_CODES[e] for e in spec.events]] = True
+        at = ts[wanted[types]]
+        if len(at) == 0:
+            continue
+        inside = np.arange(len(at)) - np.searchsorted(at, at - spec.window_ms, side="right")
+        out[spec.index] = int(inside.max()) + 1 + min(chunk, len(at))
+    return out
 
 
 class BatchEngine:

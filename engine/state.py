@@ -76,7 +76,7 @@ class State:
             s = spec.index
             cap, kcap = int(self.caps[s]), self.kcaps[spec.key]
             O[s, K.CAP], O[s, K.KCAP], O[s, K.WINDOW] = cap, kcap, spec.window_ms
-            for col in (K.E_TS, K.E_NEXT, K.E_KEY, K.E_X):
+            for col in (K.E_TS, K.E_NEXT, K.E_PREV, K.E_KEY, K.E_X):
                 O[s, col] = si
                 si += cap
             for col in (K.K_HEAD, K.K_TAIL, K.K_CNT, K.K_ND):
@@ -94,12 +94,13 @@ class State:
             else:
                 O[s, K.ROW_I] = O[s, K.ROW_F] = -1
             # A distinct store's hash table: at most `cap` live pairs plus as many
-            # tombstones between rebuilds, so four times the log keeps it half empty.
+            # tombstones between rebuilds (every compaction and growth rebuilds it), so
+            # four times the log keeps it half empty.
             hcap = _pow2(4 * cap) if spec.distinct else 1
             O[s, K.HT_CAP] = hcap
             O[s, K.HT_KEY] = si
             si += hcap
-            O[s, K.HT_CNT] = si
+            O[s, K.HT_ENTRY] = si
             si += hcap
         SI = np.zeros(max(si, 1), dtype=np.int64)
         SF = np.zeros(max(sf, 1), dtype=np.float64)
@@ -112,7 +113,7 @@ class State:
                 continue
             n, okcap = int(old_O[s, K.N]), int(old_O[s, K.KCAP])
             O[s, K.N] = n
-            for col in (K.E_TS, K.E_NEXT, K.E_KEY, K.E_X):
+            for col in (K.E_TS, K.E_NEXT, K.E_PREV, K.E_KEY, K.E_X):
                 SI[O[s, col] : O[s, col] + n] = old_SI[old_O[s, col] : old_O[s, col] + n]
             for col in (K.K_HEAD, K.K_TAIL, K.K_CNT, K.K_ND):
                 SI[O[s, col] : O[s, col] + okcap] = old_SI[old_O[s, col] : old_O[s, col] + okcap]
@@ -165,6 +166,15 @@ class State:
                 self.kcaps[key] = cap
                 grow = True
         if grow:
+            self._allocate(fresh=False)
+
+    def reserve(self, entries: np.ndarray) -> None:
+        """Size every store for `entries[s]` live entries at once (the batch driver knows
+        its history up front), so the run does not grow the pools step by step; each
+        growth copies every store."""
+        caps = np.array([_pow2(2 * int(e) + 2) for e in entries], dtype=np.int64)
+        if np.any(caps > self.caps):
+            self.caps = np.maximum(self.caps, caps)
             self._allocate(fresh=False)
 
     def ensure_room(self, rows: int) -> None:

@@ -254,7 +254,14 @@ class Compiler:
                 ]
             )
         )
-        return [f"{fn}({_POLICY_ARGS})"]
+        call = f"{fn}({_POLICY_ARGS})"
+        if any(_band_at_zero(bands[m], otherwise) != "allow" for m in markets):
+            return [call]
+        # An event no rule is `on` scores 0 and is allowed: the call can be skipped.
+        types = sorted({EVENT_CODES[e.name] for r in policy.rules if r.on for e in r.on.events})
+        if not types:
+            return []
+        return [f"if {' or '.join(f'et == {c}' for c in types)}:", f"    {call}"]
 
     def _rule(self, ctx: _PolicyCtx, rule: ast.Rule) -> list[str]:
         result = ctx.result
@@ -942,6 +949,14 @@ _POLICY_ARGS = (
 )
 
 _AGGREGATE_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
+
+
+def _band_at_zero(bands: tuple[Band, ...], otherwise: str) -> str:
+    """The action a policy decides for a score of 0 (the first band that holds wins)."""
+    for band in bands:  # bands are `>=` or `>`
+        if (band.threshold <= 0) if band.op == ">=" else (band.threshold < 0):
+            return band.action
+    return otherwise
 
 
 def _lookup(values: dict[str, Value]) -> Callable[[str, ast.Name], Value]:
