@@ -211,8 +211,9 @@ def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
         for u in uniques
     ]
     lut = np.array([*ids, MISSING_ID], dtype=np.int64)
-    codes = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
-    return lut[codes]
+    codes = np.asarray(encoded.indices.fill_null(len(uniques)), dtype=np.int64)
+    out: np.ndarray = lut[codes]
+    return out
 
 
 def _local_hours(ts: np.ndarray, markets: np.ndarray) -> np.ndarray:
