@@ -29,7 +29,9 @@ _BASE = {code: m.currency for code, m in MARKETS.items()}
 Convert = Callable[[object], float]
 
 
-def _time(value: object) -> float:
+def time_value(value: object) -> float:
+    """A date or time field (`dob`, `until`) as the engine holds it: epoch ms, dates at
+    UTC midnight."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return float((value - date(1970, 1, 1)).days * _DAY_MS)
     assert isinstance(value, datetime | int)
@@ -114,7 +116,7 @@ class Encoder:
             elif kind == 1:
                 row_f[col] = float(value)
             else:
-                row_f[col] = _time(value)
+                row_f[col] = time_value(value)
         if self._amount_col >= 0:
             amount = getattr(event, "amount", None)
             if amount is not None:
