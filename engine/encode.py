@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -142,10 +143,11 @@ class Encoder:
             self.write(event, I, F, r)
         return I, F
 
-    def encode_columns(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def encode_columns(self, columns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Bulk encoding of a history already held as arrays (the backtester's and the
         benchmarks' path): `type` and `market` as names or codes, `ts` epoch ms, `amount`
-        in the market's base minor units, other fields as values (None/NaN missing)."""
+        in the market's base minor units, other fields as values (None/NaN missing);
+        numpy arrays or Arrow arrays."""
         n = len(columns["ts"])
         layout = self.layout
         I = np.full((n, layout.n_int), MISSING_ID, dtype=np.int64)
@@ -159,8 +161,14 @@ class Encoder:
                 if source in columns:
                     I[:, col] = _intern_many(columns[source], self.keys[column[4:]])
             elif column.startswith("s:") and column[2:] in columns:
-                values = np.asarray(columns[column[2:]])
-                if column[2:] in _NAMES and values.dtype.kind in "iu":
+                values = columns[column[2:]]
+                if not isinstance(values, pa.Array | pa.ChunkedArray):
+                    values = np.asarray(values)
+                if (
+                    column[2:] in _NAMES
+                    and isinstance(values, np.ndarray)
+                    and values.dtype.kind in "iu"
+                ):
                     # Given as codes: a rule compares the name (`market == "UKGC"`).
                     values = _NAMES[column[2:]][values]
                 I[:, col] = _intern_many(values, self.strings)
@@ -186,11 +194,24 @@ _NAMES = {
 }
 
 
-def _codes(values: np.ndarray, codes: dict[str, int]) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    return np.array([codes[str(v)] for v in arr], dtype=np.int64)
+def _codes(values: Any, codes: dict[str, int]) -> np.ndarray:
+    """Event types or markets as codes, given as codes already or as names (a numpy or
+    Arrow column; names are looked up once per distinct value)."""
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
+        arr = np.asarray(values)
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.int64)
+        values = pa.array(arr, from_pandas=True)
+    encoded = values.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    unknown = [n for n in names if n not in codes]
+    if unknown:
+        raise ValueError(f"unknown value {unknown[0]!r} (known: {', '.join(codes)})")
+    lut = np.array([codes[n] for n in names], dtype=np.int64)
+    out: np.ndarray = lut[np.asarray(encoded.indices, dtype=np.int64)]
+    return out
 
 
 def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
@@ -206,12 +227,13 @@ def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     uniques = encoded.dictionary.to_pylist()
-    ids = [
-        MISSING_ID
-        if isinstance(u, int | float) and (u != u or u < 0)
-        else interner(int(u) if isinstance(u, float) else u)
-        for u in uniques
-    ]
+    if uniques and isinstance(uniques[0], int | float):
+        ids = [
+            MISSING_ID if u != u or u < 0 else interner(int(u))
+            for u in uniques
+        ]
+    else:
+        ids = interner.many(uniques)
     lut = np.array([*ids, MISSING_ID], dtype=np.int64)
     codes = np.asarray(encoded.indices.fill_null(len(uniques)), dtype=np.int64)
     out: np.ndarray = lut[codes]

@@ -40,6 +40,14 @@ class Interner:
             self.values.append(value)
         return known
 
+    def many(self, values: list[object]) -> list[int]:
+        """Ids of distinct `values`, new ones added in order (a bulk `__call__`)."""
+        ids = self.ids
+        new = [v for v in values if v not in ids]
+        ids.update(zip(new, range(len(self.values), len(self.values) + len(new)), strict=True))
+        self.values.extend(new)
+        return [ids[v] for v in values]
+
     def __len__(self) -> int:
         return len(self.values)
 
