@@ -6,17 +6,17 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest check clean
 
-# The main job. Until the simulator lands: check the shipped policy pack and run its tests.
+# The main job: a backtest of the standard pack on the default simulated casino
+# (20,000 players, 30 days); the report lands in out/backtest/report.html.
 run: $(STAMP)
-	$(BIN)/pitboss check policies/
-	$(BIN)/pitboss test policies/
+	$(BIN)/pitboss backtest --policy policies --scenario simulator/data/default.toml --out out/backtest
 
 # Everything CI runs: lint, types, the test suite.
 test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check dsl pitboss tests
+	$(BIN)/ruff format --check dsl engine simulator pitboss tests load
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

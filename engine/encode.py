@@ -228,10 +228,7 @@ def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
         encoded = encoded.combine_chunks()
     uniques = encoded.dictionary.to_pylist()
     if uniques and isinstance(uniques[0], int | float):
-        ids = [
-            MISSING_ID if u != u or u < 0 else interner(int(u))
-            for u in uniques
-        ]
+        ids = [MISSING_ID if u != u or u < 0 else interner(int(u)) for u in uniques]
     else:
         ids = interner.many(uniques)
     lut = np.array([*ids, MISSING_ID], dtype=np.int64)

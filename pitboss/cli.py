@@ -294,6 +294,52 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Generate a synthetic casino with labelled typologies into a folder."""
+    from simulator.generate import DEFAULT_CHUNK_PLAYERS
+    from simulator.progress import Bar
+    from simulator.scenario import ScenarioError, load_scenario
+    from simulator.writer import write_simulation
+
+    run = {
+        key: value
+        for key, value in (("seed", args.seed), ("players", args.players), ("days", args.days))
+        if value is not None
+    }
+    path = None if args.scenario == "default" else Path(args.scenario)
+    if path is not None and not path.exists():
+        raise UsageError(f"no such file: {args.scenario}")
+    try:
+        scenario = load_scenario(path, overrides={"scenario": run} if run else None)
+    except ScenarioError as exc:
+        print(f"error {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    bar = None if args.quiet or not sys.stderr.isatty() else Bar(sys.stderr)
+    try:
+        written = write_simulation(
+            scenario,
+            args.out,
+            chunk_players=args.chunk_players or DEFAULT_CHUNK_PLAYERS,
+            workers=args.workers,
+            progress=bar,
+        )
+    except OSError as exc:
+        print(f"{args.out}: error cannot write: {_reason(exc)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        if bar is not None:
+            bar.close()
+    typologies = sum(written.typology_players.values())
+    print(
+        f"simulated {written.players:,} players ({typologies:,} in typologies) over "
+        f"{written.days} days from {written.start}: {written.events:,} events in "
+        f"{written.seconds:.1f} s ({written.events_per_second:,.0f} events/s)"
+    )
+    for name, file in written.files.items():
+        print(f"  {name:<9}{file}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pitboss", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -325,6 +371,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--only-hits", action="store_true", help="leave out events where no rule fired"
     )
     explain.set_defaults(run=cmd_explain)
+
+    simulate = sub.add_parser(
+        "simulate", help="generate a synthetic casino with labelled typologies"
+    )
+    simulate.add_argument(
+        "scenario", help="a scenario file (TOML, laid over the default), or `default`"
+    )
+    simulate.add_argument("--out", required=True, help="folder for the Parquet files")
+    simulate.add_argument("--seed", type=int, help="override the scenario's seed")
+    simulate.add_argument("--players", type=int, help="override the number of players")
+    simulate.add_argument("--days", type=int, help="override the number of days")
+    simulate.add_argument(
+        "--chunk-players", type=int, help="players held in memory at once (memory only)"
+    )
+    simulate.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes generating chunks, threads sorting them (default: the cores, up to 4)",
+    )
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=cmd_simulate)
+
+    from pitboss import backtest_command
+
+    backtest_command.add_parser(sub)
     return parser
 
 
