@@ -8,7 +8,8 @@ force at the event's time; `hour` is the hour of `ts` in the market's time zone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,23 +156,31 @@ class Encoder:
         I[:, 0] = _codes(columns["type"], EVENT_CODES)
         I[:, 1] = _codes(columns["market"], MARKET_CODES)
         I[:, 2] = np.asarray(columns["ts"], dtype=np.int64)
+        # A field can be both a key (`key:device`) and a string (`s:device_id`): its
+        # distinct values are found once and interned into each.
+        distinct: dict[str, _Distinct] = {}
         for col, column in enumerate(layout.int_columns[3:], start=3):
             if column.startswith("key:"):
-                source = KEYS[column[4:]]
-                if source in columns:
-                    I[:, col] = _intern_many(columns[source], self.keys[column[4:]])
-            elif column.startswith("s:") and column[2:] in columns:
-                values = columns[column[2:]]
+                source, interner = KEYS[column[4:]], self.keys[column[4:]]
+            elif column.startswith("s:"):
+                source, interner = column[2:], self.strings
+            else:
+                continue
+            if source not in columns:
+                continue
+            if source not in distinct:
+                values = columns[source]
                 if not isinstance(values, pa.Array | pa.ChunkedArray):
                     values = np.asarray(values)
                 if (
-                    column[2:] in _NAMES
+                    source in _NAMES
                     and isinstance(values, np.ndarray)
                     and values.dtype.kind in "iu"
                 ):
                     # Given as codes: a rule compares the name (`market == "UKGC"`).
-                    values = _NAMES[column[2:]][values]
-                I[:, col] = _intern_many(values, self.strings)
+                    values = _NAMES[source][values]
+                distinct[source] = _distinct(values)
+            I[:, col] = distinct[source].ids(interner)
         for col, column in enumerate(layout.float_columns):
             if column.startswith("f:") and column[2:] in columns:
                 F[:, col] = np.asarray(columns[column[2:]], dtype=np.float64)
@@ -214,27 +223,49 @@ def _codes(values: Any, codes: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _intern_many(values: Iterable[object], interner: Interner) -> np.ndarray:
-    """Intern a column: Arrow's dictionary encoding finds the distinct values in C (hashing,
-    no sort); only those go through the interner. Numbers are interned as ints; NaN, None
-    and negative numbers are missing."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else np.asarray(values)
+@dataclass
+class _Distinct:
+    """A column as codes into its distinct values (Arrow's hashing, no sort)."""
+
+    uniques: list[object]
+    codes: np.ndarray  # int64 index into `uniques`; len(uniques) where missing
+    numeric: bool
+
+    def ids(self, interner: Interner) -> np.ndarray:
+        """The column as `interner`'s ids. Numbers are interned as ints; NaN, None and
+        negative numbers are missing."""
+        ids: list[int] | range
+        if self.numeric:
+            ids = [
+                MISSING_ID if u != u or u < 0 else interner(int(u))  # type: ignore[call-overload, operator]
+                for u in self.uniques
+            ]
+        else:
+            ids = interner.many(self.uniques)
+        lut = np.empty(len(ids) + 1, dtype=np.int64)
+        lut[:-1] = np.arange(ids.start, ids.stop) if isinstance(ids, range) else ids
+        lut[-1] = MISSING_ID
+        out: np.ndarray = lut[self.codes]
+        return out
+
+
+def _distinct(values: Any) -> _Distinct:
     try:
-        encoded = pa.array(arr, from_pandas=True) if isinstance(arr, np.ndarray) else arr
+        encoded = pa.array(values, from_pandas=True) if isinstance(values, np.ndarray) else values
         encoded = encoded.dictionary_encode()
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds of values: one by one
-        return np.array([MISSING_ID if v is None else interner(v) for v in arr], dtype=np.int64)
+        uniques = list(dict.fromkeys(v for v in values if v is not None))
+        index = {v: k for k, v in enumerate(uniques)}
+        codes = np.array([len(uniques) if v is None else index[v] for v in values], np.int64)
+        return _Distinct(uniques, codes, numeric=False)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     uniques = encoded.dictionary.to_pylist()
-    if uniques and isinstance(uniques[0], int | float):
-        ids = [MISSING_ID if u != u or u < 0 else interner(int(u)) for u in uniques]
-    else:
-        ids = interner.many(uniques)
-    lut = np.array([*ids, MISSING_ID], dtype=np.int64)
     codes = np.asarray(encoded.indices.fill_null(len(uniques)), dtype=np.int64)
-    out: np.ndarray = lut[codes]
-    return out
+    numeric = pa.types.is_integer(encoded.dictionary.type) or pa.types.is_floating(
+        encoded.dictionary.type
+    )
+    return _Distinct(uniques, codes, numeric)
 
 
 def _local_hours(ts: np.ndarray, markets: np.ndarray) -> np.ndarray:

@@ -40,11 +40,17 @@ class Interner:
             self.values.append(value)
         return known
 
-    def many(self, values: list[object]) -> list[int]:
+    def many(self, values: list[object]) -> list[int] | range:
         """Ids of distinct `values`, new ones added in order (a bulk `__call__`)."""
         ids = self.ids
+        start = len(self.values)
+        if ids.keys().isdisjoint(values):
+            # All new (a fresh key domain): one C-level pass builds the map.
+            ids.update(zip(values, range(start, start + len(values)), strict=True))
+            self.values.extend(values)
+            return range(start, start + len(values))
         new = [v for v in values if v not in ids]
-        ids.update(zip(new, range(len(self.values), len(self.values) + len(new)), strict=True))
+        ids.update(zip(new, range(start, start + len(new)), strict=True))
         self.values.extend(new)
         return [ids[v] for v in values]
 
