@@ -266,6 +266,10 @@ def make_population(
     # Identity: age, KYC level reached before the window, document country.
     ages = honest.age[0] + (honest.age[1] - honest.age[0]) * rng.beta(2.0, 3.5, n)
     dob = clock.epoch_day(scn.scenario.start) - (ages * 365.25).astype(np.int64)
+    # Nobody opened their account before turning 18 (the underage typology is made apart):
+    # a registration KYC record dated years ago must show an adult.
+    adult = (dob + int(18 * 365.25) + 2) * DAY
+    registered = np.where(typology == LABEL["underage"], registered, np.maximum(registered, adult))
     level = draw.pick(rng, scn.honest.kyc_levels, n) + 1
     level = np.where(high_roller, np.minimum(level + 1, 3), level)
     level = np.where(new, 1, level)
