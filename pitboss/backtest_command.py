@@ -67,6 +67,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from dsl import PolicyError
     from simulator.backtest import BacktestError, Sweep, backtest
     from simulator.report import summary_table, write_report
+    from simulator.scenario import ScenarioError
 
     started = time.perf_counter()
     for path in [*args.policy, *(args.challenger or [])]:
@@ -101,10 +102,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
         _print_policy_errors(exc)
         return EXIT_PROBLEMS
-    except (BacktestError, OSError, ValueError) as exc:
+    except (BacktestError, ScenarioError, OSError, ValueError) as exc:
         print(f"pitboss backtest: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
-    html, metrics_json = write_report(metrics, args.out)
+    try:
+        html, metrics_json = write_report(metrics, args.out)
+    except OSError as exc:
+        print(f"pitboss backtest: cannot write the report to {args.out}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     print(summary_table(metrics))
     print(f"report: {html}\nmetrics: {metrics_json}")
     return EXIT_OK

@@ -290,3 +290,27 @@ def test_default_scenario_scaled_down(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(metrics["alerts_per_day"]) == 3
     assert (out / "report.html").stat().st_size > 0
     assert "report: " in capsys.readouterr().out
+
+
+def test_a_bad_scenario_is_reported_with_its_key(
+    policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text("[scenario]\nplayers = -3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["backtest", "--policy", str(policy), "--scenario", str(scenario), "--out", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "scenario.players" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_unwritable_report_folder_is_reported(
+    policy: Path, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    argv = ["backtest", "--policy", str(policy), "--data", str(history), "--out", str(blocker)]
+    assert main(argv) == 1
+    assert "cannot write the report" in capsys.readouterr().err
