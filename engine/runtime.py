@@ -17,7 +17,9 @@ import numpy as np
 
 import dsl
 from dsl.checks import CheckResult
+from dsl.checks.reasons import PLACEHOLDER
 from dsl.compiler import Program, compile_pack, load_kernel
+from dsl.compiler.codegen import EVENT_OWN_FIELDS
 from dsl.vocabulary import ACTIONS, MARKETS
 from engine import kernels
 from engine.decisions import Decision, Hit, Scalar, display, render_reason, typed_value
@@ -132,14 +134,20 @@ class _Run:
         )  # fmt: skip
         return flag
 
-    def hit(self, h: int, market: str) -> Hit:
+    def hit(self, h: int, event: BaseEvent) -> Hit:
         program = self.program
+        market = event.market
         rule = program.rules[int(self.HR[h, 1])]
         policy = self.policy_of[rule.policy]
         values: dict[str, Scalar] = {}
         for k, item in enumerate(rule.explain):
             value = typed_value(item, float(self.HV[h, k]), market, self.strings)
             values[item.name] = display(item, value, market)
+        if rule.reason is not None:
+            for match in PLACEHOLDER.finditer(rule.reason):
+                name = (match.group(1) or "").strip()
+                if name in EVENT_OWN_FIELDS:
+                    values[name] = getattr(event, name)
         return Hit(
             policy=rule.policy,
             rule=rule.name,
@@ -213,7 +221,7 @@ class StreamEngine:
             (int(run.HR[h, 1]), bool(run.HR[h, 2]), run.HV[h].copy()) for h in range(int(run.HN[0]))
         ]
         for h in range(int(run.HN[0])):
-            hit = run.hit(h, market)
+            hit = run.hit(h, event)
             if self.record_all:
                 evaluated.append(hit)
                 self.last_values[hit.rule] = run.typed_values(h, market)

@@ -396,6 +396,10 @@ class Compiler:
             name = (match.group(1) or "").strip()
             if not name or name in names or name == "score" or name in ctx.param_slots:
                 continue
+            if name in EVENT_OWN_FIELDS:
+                # The decision carries the event's own ids: no kernel column (interning a
+                # history's every event id only to quote one in a reason is costly).
+                continue
             names.add(name)
             if "." in name:
                 base, attr = name.split(".", 1)
@@ -949,6 +953,8 @@ _POLICY_ARGS = (
 )
 
 _AGGREGATE_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
+# Reason placeholders the decision fills from the event itself.
+EVENT_OWN_FIELDS = ("event_id", "player_id")
 
 
 def _band_at_zero(bands: tuple[Band, ...], otherwise: str) -> str:
