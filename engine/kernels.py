@@ -68,6 +68,18 @@ def _find(SI, O, s, p):
 
 
 @njit(cache=True)
+def _link_tail(SI, O, s, key, j):
+    """Put entry `j` (whose next is already -1) at the end of `key`'s list."""
+    tail = SI[O[s, K_TAIL] + key]
+    SI[O[s, E_PREV] + j] = tail
+    if tail < 0:
+        SI[O[s, K_HEAD] + key] = j
+    else:
+        SI[O[s, E_NEXT] + tail] = j
+    SI[O[s, K_TAIL] + key] = j
+
+
+@njit(cache=True)
 def _unlink(SI, O, s, key, h):
     """Take entry `h` out of `key`'s list."""
     prev = SI[O[s, E_PREV] + h]
@@ -151,13 +163,7 @@ def push_store(SI, SF, O, ST, s, I, F, i, t):
     SF[O[s, E_VAL] + j] = val
     if h >= 0:
         SI[O[s, HT_ENTRY] + h] = j
-    tail = SI[O[s, K_TAIL] + key]
-    SI[O[s, E_PREV] + j] = tail
-    if tail < 0:
-        SI[O[s, K_HEAD] + key] = j
-    else:
-        SI[O[s, E_NEXT] + tail] = j
-    SI[O[s, K_TAIL] + key] = j
+    _link_tail(SI, O, s, key, j)
     if fresh:
         SI[O[s, K_CNT] + key] += 1
         SF[O[s, K_SUM] + key] += val
@@ -284,15 +290,8 @@ def compact(SI, SF, O, s, now, distinct, ni, nf):
         SI[O[s, K_HEAD] + key] = -1
         SI[O[s, K_TAIL] + key] = -1
     for j in range(w):
-        key = SI[O[s, E_KEY] + j]
         SI[O[s, E_NEXT] + j] = -1
-        tail = SI[O[s, K_TAIL] + key]
-        SI[O[s, E_PREV] + j] = tail
-        if tail < 0:
-            SI[O[s, K_HEAD] + key] = j
-        else:
-            SI[O[s, E_NEXT] + tail] = j
-        SI[O[s, K_TAIL] + key] = j
+        _link_tail(SI, O, s, SI[O[s, E_KEY] + j], j)
     O[s, N] = w
     if distinct:
         rebuild_distinct(SI, O, s)
