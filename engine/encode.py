@@ -153,8 +153,8 @@ class Encoder:
         layout = self.layout
         I = np.full((n, layout.n_int), MISSING_ID, dtype=np.int64)
         F = np.full((n, layout.n_float), np.nan, dtype=np.float64)
-        I[:, 0] = _codes(columns["type"], EVENT_CODES)
-        I[:, 1] = _codes(columns["market"], MARKET_CODES)
+        I[:, 0] = column_codes(columns["type"], EVENT_CODES)
+        I[:, 1] = column_codes(columns["market"], MARKET_CODES)
         I[:, 2] = np.asarray(columns["ts"], dtype=np.int64)
         # A field can be both a key (`key:device`) and a string (`s:device_id`): its
         # distinct values are found once and interned into each.
@@ -203,7 +203,7 @@ _NAMES = {
 }
 
 
-def _codes(values: Any, codes: dict[str, int]) -> np.ndarray:
+def column_codes(values: Any, codes: dict[str, int]) -> np.ndarray:
     """Event types or markets as codes, given as codes already or as names (a numpy or
     Arrow column; names are looked up once per distinct value)."""
     if not isinstance(values, pa.Array | pa.ChunkedArray):

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dsl.vocabulary import MARKETS
+from engine.encode import column_codes
 from engine.fx import RateTable
 from engine.layout import EVENT_CODES, MARKET_CODES
 from simulator.clock import DAY
@@ -25,14 +26,6 @@ __all__ = ["engine_columns"]
 
 _NUMBERS: Final = ("asn", "kyc_level", "value", "until", "p_value")
 _SKIP: Final = ("amount", "currency", "dob", "doc_match", *LABEL_COLUMNS)
-
-
-def _codes(column: pa.Array, codes: dict[str, int]) -> np.ndarray:
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    lut = np.array([codes[name] for name in column.dictionary.to_pylist()], dtype=np.int64)
-    out: np.ndarray = lut[column.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
-    return out
 
 
 def _floats(column: pa.Array) -> np.ndarray:
@@ -52,8 +45,8 @@ def engine_columns(
     names = events.schema.names
     ts = events.column("ts").to_numpy(zero_copy_only=False).astype(np.int64)
     cols: dict[str, Any] = {"ts": ts}
-    cols["type"] = _codes(events.column("type"), EVENT_CODES)
-    market = _codes(events.column("market"), MARKET_CODES)
+    cols["type"] = column_codes(events.column("type"), EVENT_CODES)
+    market = column_codes(events.column("market"), MARKET_CODES)
     cols["market"] = market
     for name in names:
         if name in cols or name in _SKIP:

@@ -22,10 +22,9 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from engine.encode import time_value
-from engine.events import EventError, decode_event, encode_event, ts_ms
+from engine.events import EventError, decode_event, ts_ms
+from simulator.render import LABEL_COLUMNS
 
-# Ground-truth columns a history may carry next to the contract's fields.
-LABEL_COLUMNS = ("label_typology",)
 _CHUNK = 65_536
 _SAMPLES = 50
 
@@ -111,7 +110,7 @@ def load_history(path: Path) -> Loaded:
                     samples.append(BadRow(start + k + 1, name, message))
                 continue
             keep.append(start + k)
-            row = msgspec.json.decode(encode_event(event))
+            row = msgspec.to_builtins(event)
             # As the simulator writes them (`simulator.render`): times as epoch ms, a date
             # of birth as a date.
             row["ts"] = ts_ms(event)
