@@ -137,20 +137,19 @@ def measure(
     for t in typologies:
         members = truth.player_typology == t
         events = truth.event_typology == t
+        n_members, n_alerted = int(members.sum()), int((out.alerted & members).sum())
+        n_events, n_hit = int(events.sum()), int((events & event_alert).sum())
+        caught = {rule: int((on & members).sum()) for rule, on in out.rule_players.items()}
         typology_rows.append(
             {
                 "typology": t,
-                "players": int(members.sum()),
-                "alerted": int((out.alerted & members).sum()),
-                "recall": _ratio(int((out.alerted & members).sum()), int(members.sum())),
-                "events": int(events.sum()),
-                "events_hit": int((events & event_alert).sum()),
-                "event_recall": _ratio(int((events & event_alert).sum()), int(events.sum())),
-                "rules": {
-                    rule.name: int((out.rule_players[rule.name] & members).sum())
-                    for rule in program.rules
-                    if (out.rule_players[rule.name] & members).any()
-                },
+                "players": n_members,
+                "alerted": n_alerted,
+                "recall": _ratio(n_alerted, n_members),
+                "events": n_events,
+                "events_hit": n_hit,
+                "event_recall": _ratio(n_hit, n_events),
+                "rules": {rule: k for rule, k in caught.items() if k},
             }
         )
 
