@@ -1,1 +1,3 @@
-"""Composition root: the `pitboss` command line and, later, settings and app wiring."""
+"""Composition root: the `pitboss` command line, the service's settings and app wiring."""
+
+__version__ = "0.1.0"

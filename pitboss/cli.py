@@ -397,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pitboss import backtest_command
 
     backtest_command.add_parser(sub)
+
+    from pitboss import serve_command
+
+    serve_command.add_parser(sub)
     return parser
 
 

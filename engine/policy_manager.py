@@ -1,0 +1,161 @@
+"""Which policy version is live, which run in shadow, and switching between them.
+
+Switching the live version (activate, roll back) or the set of shadow versions rebuilds
+the engine's window state under the new kernels from every stored event; ingestion
+answers 503 while that runs. Compiling happens off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+from engine import policy_versions as pv
+from engine.ingest import Ingestor
+from engine.runtime import CompiledPack
+from engine.store import policies as store
+
+log = structlog.get_logger("pitboss.policies")
+
+
+class PolicyNotFoundError(LookupError):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+
+
+class PolicyStateError(Exception):
+    """A policy operation that the version's state forbids (e.g. activating a broken one)."""
+
+
+class PolicyManager:
+    def __init__(self, pool: asyncpg.Pool, data_dir: Path) -> None:
+        self.pool = pool
+        self.folder = data_dir / "policies"
+        self.lock = asyncio.Lock()
+        self._packs: dict[int, CompiledPack] = {}
+        self.ingestor: Ingestor | None = None
+
+    async def pack(self, version_id: int) -> CompiledPack:
+        if version_id not in self._packs:
+            async with self.pool.acquire() as conn:
+                row = await store.get(conn, version_id)
+            if row is None:
+                raise PolicyNotFoundError(f"policy version {version_id}")
+            folder = pv.materialize(row.files, self.folder / f"v{version_id}")
+            loop = asyncio.get_running_loop()
+            self._packs[version_id] = await loop.run_in_executor(None, pv.compile_folder, folder)
+        return self._packs[version_id]
+
+    async def bootstrap(self, pack_dir: Path) -> tuple[CompiledPack, int, dict[int, CompiledPack]]:
+        """The live pack, its version and the shadow packs; installs `pack_dir` as version 1
+        when the database has no live version yet."""
+        async with self.pool.acquire() as conn:
+            live = await store.live(conn)
+            if live is None:
+                files = pv.read_pack_dir(pack_dir)
+                ok, issues = pv.check_files(files)
+                if not ok:
+                    raise PolicyStateError(
+                        f"the pack in {pack_dir} has errors; run `pitboss check`"
+                    )
+                row = await store.insert(
+                    conn,
+                    files=files,
+                    digest=pv.digest(files),
+                    ok=ok,
+                    issues=[_plain(i) for i in issues],
+                    by="system",
+                    note=f"installed from {pack_dir}",
+                )
+                await store.activate(conn, row.id, "system", "activate")
+                live = row.id
+                log.info("policy_installed", version=live, folder=str(pack_dir))
+            shadow_ids = await store.shadow_ids(conn)
+        shadows = {v: await self.pack(v) for v in shadow_ids if v != live}
+        return await self.pack(live), live, shadows
+
+    async def upload(self, files: dict[str, str], by: str, note: str) -> store.VersionRow:
+        loop = asyncio.get_running_loop()
+        ok, issues = await loop.run_in_executor(None, pv.check_files, files)
+        async with self.pool.acquire() as conn:
+            return await store.insert(
+                conn,
+                files=files,
+                digest=pv.digest(files),
+                ok=ok,
+                issues=[_plain(i) for i in issues],
+                by=by,
+                note=note,
+            )
+
+    async def version(self, version_id: int) -> store.VersionRow:
+        async with self.pool.acquire() as conn:
+            row = await store.get(conn, version_id)
+        if row is None:
+            raise PolicyNotFoundError(f"policy version {version_id}")
+        return row
+
+    async def run_tests(self, version_id: int) -> list[pv.TestResult]:
+        row = await self.version(version_id)
+        if not row.ok:
+            raise PolicyStateError(f"version {version_id} has errors; fix them before testing")
+        folder = pv.materialize(row.files, self.folder / f"v{version_id}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, pv.run_tests, folder)
+
+    async def activate(self, version_id: int, by: str, kind: str = "activate") -> None:
+        assert self.ingestor is not None
+        async with self.lock:
+            row = await self.version(version_id)
+            if not row.ok:
+                raise PolicyStateError(f"version {version_id} has errors and cannot go live")
+            pack = await self.pack(version_id)
+            async with self.pool.acquire() as conn:
+                await store.activate(conn, version_id, by, kind)
+                if row.shadow:
+                    await store.set_shadow(conn, version_id, False)
+                shadow_ids = await store.shadow_ids(conn)
+            shadows = {v: await self.pack(v) for v in shadow_ids}
+            await self.ingestor.switch(pack, version_id, shadows)
+            log.info("policy_activated", version=version_id, by=by, kind=kind)
+
+    async def rollback(self, by: str) -> int:
+        """Make the version that was live before the current one live again."""
+        async with self.pool.acquire() as conn:
+            rows = await store.history(conn)
+        if len(rows) < 2:
+            raise PolicyStateError("there is no earlier live version to roll back to")
+        current = rows[-1]["version_id"]
+        earlier = next(
+            (r["version_id"] for r in reversed(rows) if r["version_id"] != current), None
+        )
+        if earlier is None:
+            raise PolicyStateError("there is no earlier live version to roll back to")
+        await self.activate(earlier, by, "rollback")
+        return int(earlier)
+
+    async def set_shadow(self, version_id: int, on: bool) -> None:
+        assert self.ingestor is not None
+        async with self.lock:
+            row = await self.version(version_id)
+            if on and not row.ok:
+                raise PolicyStateError(f"version {version_id} has errors and cannot run")
+            if on and version_id == self.ingestor.version_id:
+                raise PolicyStateError(f"version {version_id} is live already")
+            if on:
+                await self.pack(version_id)
+            async with self.pool.acquire() as conn:
+                await store.set_shadow(conn, version_id, on)
+                shadow_ids = await store.shadow_ids(conn)
+            shadows = {v: await self.pack(v) for v in shadow_ids}
+            await self.ingestor.switch(self.ingestor.pack, self.ingestor.version_id, shadows)
+
+
+def _plain(issue: pv.IssueOut) -> dict[str, object]:
+    import msgspec
+
+    out: dict[str, object] = msgspec.to_builtins(issue)
+    return out

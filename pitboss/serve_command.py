@@ -1,0 +1,61 @@
+"""`pitboss serve`: the live service, on uvloop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the live service (events, decisions, alerts, cases)",
+        description="Run the HTTP service. Settings come from PITBOSS_* variables and "
+        "DATABASE_URL (without it an embedded PostgreSQL starts in the data folder); the "
+        "options here override them.",
+    )
+    p.add_argument("--host", help="address to listen on (PITBOSS_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (PITBOSS_PORT, default 8080)")
+    p.add_argument("--data-dir", type=Path, help="service data folder (PITBOSS_DATA_DIR)")
+    p.add_argument("--policy-dir", type=Path, help="pack installed as version 1 on a new database")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from pitboss.service.app import make_app
+    from pitboss.service.logging import configure
+    from pitboss.service.settings import Settings, SettingsError
+
+    overrides: dict[str, object] = {}
+    for name in ("host", "port", "data_dir", "policy_dir"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    try:
+        settings = Settings.from_env(None, **overrides)
+    except SettingsError as exc:
+        print(f"pitboss serve: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    configure(json=settings.log_json, level=settings.log_level)
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # uvloop does not build on Windows
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    web.run_app(
+        make_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        access_log=None,
+        print=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    return EXIT_OK

@@ -1,0 +1,85 @@
+"""The OpenAPI 3.1 document, generated from the route table and the msgspec types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from pitboss.service.http import PROBLEM, ProblemBody, Route
+
+_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_REF = "#/components/schemas/{name}"
+_REASONS = {
+    400: "Malformed request",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "UnavailableError; retry after the time in Retry-After",
+}
+_PY_TYPES = {int: "integer", str: "string", bool: "boolean", float: "number"}
+
+
+def document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
+    routes = list(routes)
+    types: list[object] = [ProblemBody]
+    for r in routes:
+        types.extend(t for t in (r.body, r.response) if t is not None)
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schema_of = dict(zip(map(id, types), schemas, strict=True))
+    problem = schema_of[id(ProblemBody)]
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        path = _PARAM.sub(r"{\1}", r.path)
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "operationId": r.handler.__name__,
+            "tags": [r.tag],
+            "responses": {},
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(r.path)
+        ]
+        for name, (kind, doc) in r.query.items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": doc,
+                    "schema": {"type": _PY_TYPES.get(kind, "string")},
+                }
+            )
+        if params:
+            op["parameters"] = params
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of[id(r.body)]}},
+            }
+        ok: dict[str, Any] = {"description": "OK"}
+        if r.response is not None:
+            ok["content"] = {r.content_type: {"schema": schema_of[id(r.response)]}}
+        elif r.content_type != "application/json":
+            ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
+        op["responses"][str(r.status)] = ok
+        for status in sorted(set(r.errors) | {500} if r.body is not None else set(r.errors)):
+            op["responses"][str(status)] = {
+                "description": _REASONS.get(status, "Error"),
+                "content": {PROBLEM: {"schema": problem}},
+            }
+        paths.setdefault(path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": components},
+    }

@@ -1,0 +1,147 @@
+"""Service settings: explicit, validated at construction; the environment is read here only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PROVIDER_KINDS = ("psp", "kyc")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookProvider:
+    """An inbound webhook sender: its name in the URL, what it may send, its shared secret."""
+
+    name: str
+    kind: str  # psp | kyc
+    secret: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # None: start the embedded PostgreSQL in `data_dir`.
+    database_url: str | None = None
+    data_dir: Path = Path(".pitboss")
+    # The pack installed as version 1 when the database holds no policy version yet.
+    policy_dir: Path = Path("policies")
+    # Events decided but not yet committed; past this the service answers 503.
+    max_pending_events: int = 50_000
+    # Requests being handled at once; past this the service answers 429.
+    max_inflight_requests: int = 2_000
+    max_batch_events: int = 10_000
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Largest group commit; a commit takes whatever has queued up to this many events.
+    commit_max_events: int = 20_000
+    pool_size: int = 8
+    webhook_providers: tuple[WebhookProvider, ...] = ()
+    webhook_tolerance_s: int = 300
+    # One open alert per subject and family while hits keep coming within this window.
+    alert_window_s: int = 7 * 86_400
+    # Where P1 incidents are announced.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "pitboss@localhost"
+    incident_emails: tuple[str, ...] = ()
+    incident_webhook_url: str | None = None
+    incident_webhook_secret: str | None = None
+    notify_max_attempts: int = 8
+    log_json: bool = True
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port: {self.port} is not a TCP port")
+        for name in (
+            "max_pending_events",
+            "max_inflight_requests",
+            "max_batch_events",
+            "max_body_bytes",
+            "commit_max_events",
+            "pool_size",
+            "webhook_tolerance_s",
+            "alert_window_s",
+            "notify_max_attempts",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
+        names = [p.name for p in self.webhook_providers]
+        if len(set(names)) != len(names):
+            raise SettingsError("webhook_providers: a provider is named twice")
+        for p in self.webhook_providers:
+            if p.kind not in _PROVIDER_KINDS:
+                raise SettingsError(
+                    f"webhook_providers: {p.name}: kind must be one of {_PROVIDER_KINDS}"
+                )
+            if len(p.secret) < 16:
+                raise SettingsError(f"webhook_providers: {p.name}: secret shorter than 16 chars")
+        if self.incident_webhook_url and not self.incident_webhook_secret:
+            raise SettingsError("incident_webhook_secret: needed with incident_webhook_url")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `PITBOSS_*` variables (and `DATABASE_URL`); keyword overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+
+        def text(key: str, name: str) -> None:
+            if env.get(key):
+                values[name] = env[key]
+
+        def number(key: str, name: str) -> None:
+            if env.get(key):
+                try:
+                    values[name] = int(env[key])
+                except ValueError:
+                    raise SettingsError(f"{key}: not a whole number: {env[key]!r}") from None
+
+        text("PITBOSS_HOST", "host")
+        number("PITBOSS_PORT", "port")
+        text("DATABASE_URL", "database_url")
+        if env.get("PITBOSS_DATA_DIR"):
+            values["data_dir"] = Path(env["PITBOSS_DATA_DIR"])
+        if env.get("PITBOSS_POLICY_DIR"):
+            values["policy_dir"] = Path(env["PITBOSS_POLICY_DIR"])
+        number("PITBOSS_MAX_PENDING_EVENTS", "max_pending_events")
+        number("PITBOSS_MAX_INFLIGHT_REQUESTS", "max_inflight_requests")
+        number("PITBOSS_POOL_SIZE", "pool_size")
+        number("PITBOSS_ALERT_WINDOW_S", "alert_window_s")
+        text("PITBOSS_SMTP_HOST", "smtp_host")
+        number("PITBOSS_SMTP_PORT", "smtp_port")
+        text("PITBOSS_MAIL_FROM", "mail_from")
+        if env.get("PITBOSS_INCIDENT_EMAILS"):
+            values["incident_emails"] = tuple(
+                a.strip() for a in env["PITBOSS_INCIDENT_EMAILS"].split(",") if a.strip()
+            )
+        text("PITBOSS_INCIDENT_WEBHOOK_URL", "incident_webhook_url")
+        text("PITBOSS_INCIDENT_WEBHOOK_SECRET", "incident_webhook_secret")
+        if env.get("PITBOSS_WEBHOOK_PROVIDERS"):
+            values["webhook_providers"] = parse_providers(env["PITBOSS_WEBHOOK_PROVIDERS"])
+        if env.get("PITBOSS_LOG_FORMAT"):
+            values["log_json"] = env["PITBOSS_LOG_FORMAT"] != "console"
+        text("PITBOSS_LOG_LEVEL", "log_level")
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_providers(spec: str) -> tuple[WebhookProvider, ...]:
+    """`name:kind:secret,...`, e.g. `acmepay:psp:…,idcheck:kyc:…`."""
+    providers = []
+    for item in spec.split(","):
+        if not item.strip():
+            continue
+        parts = item.strip().split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise SettingsError(
+                f"PITBOSS_WEBHOOK_PROVIDERS: {item.split(':')[0]!r} is not name:kind:secret"
+            )
+        providers.append(WebhookProvider(name=parts[0], kind=parts[1], secret=parts[2]))
+    return tuple(providers)

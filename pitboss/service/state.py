@@ -1,0 +1,25 @@
+"""Typed application state: what handlers reach through `request.app[SERVICE]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from engine.ingest import Ingestor
+from engine.policy_manager import PolicyManager
+from pitboss.service.metrics import Metrics
+from pitboss.service.settings import Settings
+
+
+@dataclass
+class Service:
+    settings: Settings
+    metrics: Metrics
+    pool: asyncpg.Pool
+    ingestor: Ingestor
+    policies: PolicyManager
+
+
+SERVICE = web.AppKey("service", Service)
