@@ -42,6 +42,9 @@ from engine.store.incidents import Target
 log = structlog.get_logger("pitboss.ingest")
 
 _REPLY = msgspec.json.Encoder()
+# Keys committed lately, remembered for requests whose look-up of the key ran before that
+# commit; such a look-up takes milliseconds, so this many outlive any of them.
+_SETTLED_KEYS = 50_000
 
 
 class IngestError(Exception):
@@ -167,6 +170,7 @@ class Ingestor:
         self._open = self._new_group()
         self._pending: dict[str, tuple[bytes, _Group]] = {}  # decided, not yet committed
         self._pending_keys: dict[str, tuple[bytes, _Group]] = {}
+        self._settled_keys: OrderedDict[str, bytes] = OrderedDict()  # key → fingerprint
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -219,9 +223,9 @@ class Ingestor:
             seq = await event_store.last_seq(conn)
             async for body in event_store.event_bodies(conn):
                 event = decode_event(body)
-                mem.engine.process(event)
+                mem.engine.absorb(event)
                 for engine in mem.shadows.values():
-                    engine.process(event)
+                    engine.absorb(event)
                 mem.links.observe(event)
                 mem.seen.add(event.event_id)
                 mem.remember(event.event_id, fingerprint(event))
@@ -264,8 +268,16 @@ class Ingestor:
         # request's events in one run, and no other request slips between look-up and use.
         if not self._ready.is_set():
             raise UnavailableError("the service is rebuilding its state; retry shortly")
-        if key is not None and key in self._pending_keys:
-            raise ConflictError("a request with this Idempotency-Key is in progress", field="key")
+        held = self._held_key(key) if key is not None else None
+        if held is not None:
+            # The same request sent again while the first was being written: same answer
+            # (writing the key a second time would fail the whole group commit).
+            if held != key_fp:
+                raise ConflictError(
+                    "a request with this Idempotency-Key and another body is in progress",
+                    field="Idempotency-Key",
+                )
+            return await self._replies([e.event_id for e in events])
         self._check_conflicts(events, fps, stored)
         group = self._open
         ids = []
@@ -280,9 +292,14 @@ class Ingestor:
             key_fp = hashlib.blake2b(b"".join(fps), digest_size=16).digest()
             group.keys.append((key, key_fp, ids))
             self._pending_keys[key] = (key_fp, group)
-        if group.events:
-            self._wake.set()
+        if group.events or group.keys:
+            self._wake.set()  # a new key for known events is written too
         return await self._replies(ids, stored)
+
+    def _held_key(self, key: str) -> bytes | None:
+        if key in self._pending_keys:
+            return self._pending_keys[key][0]
+        return self._settled_keys.get(key)
 
     def _check_conflicts(
         self, events: Sequence[Event], fps: list[bytes], stored: dict[str, tuple[bytes, str]]
@@ -419,8 +436,11 @@ class Ingestor:
         for eid, (fp, _) in group.replies.items():
             self._pending.pop(eid, None)
             self._mem.remember(eid, fp)
-        for key, *_ in group.keys:
+        for key, key_fp, _ in group.keys:
             self._pending_keys.pop(key, None)
+            self._settled_keys[key] = key_fp
+            if len(self._settled_keys) > _SETTLED_KEYS:
+                self._settled_keys.popitem(last=False)
 
     async def _fail_and_rebuild(self, group: _Group, exc: Exception) -> None:
         # Every decision since this group's first was made on state that included events
@@ -428,6 +448,8 @@ class Ingestor:
         self._ready.clear()
         failed = [group, self._open]
         self._open = self._new_group()
+        # A partition created in the failed transaction was rolled back with it.
+        self._partitions = event_store.Partitions()
         for g in failed:
             for eid in g.replies:
                 self._pending.pop(eid, None)

@@ -9,6 +9,7 @@ them, because policies name their list files by relative path.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -65,6 +66,26 @@ def validate_files(files: dict[str, str]) -> None:
                                field=f"files.{name}")  # fmt: skip
         if len(text.encode()) > MAX_FILE_BYTES:
             raise VersionError(f"{name} is larger than {MAX_FILE_BYTES} bytes",
+                               field=f"files.{name}")  # fmt: skip
+        if name.endswith(".pol"):
+            _confine_lists(name, text)
+
+
+def _confine_lists(name: str, text: str) -> None:
+    """A policy reads list files of its version only: checking reads them and quotes bad
+    lines, so a path out of the version would show the server's own files."""
+    try:
+        policy = dsl.parse(text, name)
+    except PolicySyntaxError:
+        return  # the check reports it
+    folder = posixpath.dirname(name)
+    for decl in policy.lists:
+        if decl.file is None:
+            continue
+        ref = decl.file.value
+        target = posixpath.normpath(posixpath.join(folder, ref))
+        if posixpath.isabs(ref) or "\\" in ref or target == ".." or target.startswith("../"):
+            raise VersionError(f"{name}: list {decl.name.name} reads {ref!r}, outside the version",
                                field=f"files.{name}")  # fmt: skip
 
 

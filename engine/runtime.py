@@ -189,6 +189,12 @@ class StreamEngine:
 
     def process(self, event: BaseEvent) -> Decision:
         """Update the window state with `event` and decide it."""
+        self.absorb(event)
+        return self._decision(event)
+
+    def absorb(self, event: BaseEvent) -> None:
+        """Update the window state with `event` without building its decision: how the
+        service replays stored events, whose decisions are already on record."""
         run = self._run
         run.encoder.write(event, self._I, self._F, 0)
         state = run.state
@@ -198,7 +204,6 @@ class StreamEngine:
             state.now = at
         if run.call(self._I, self._F, 0, 1, self.record_all):
             state.ensure_room(1)
-        return self._decision(event)
 
     def _decision(self, event: BaseEvent) -> Decision:
         run = self._run

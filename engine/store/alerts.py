@@ -32,7 +32,7 @@ WITH found AS (
         player_id = $4,
         evidence = $13::jsonb,
         updated_at = now()
-    FROM found WHERE a.id = found.id
+    FROM found WHERE a.id = found.id AND a.state = 'open'
     RETURNING a.id
 )
 INSERT INTO alerts (subject_kind, subject_id, player_id, family, rules, severity, priority,

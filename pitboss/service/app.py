@@ -25,13 +25,20 @@ from pitboss.service.http import (
     request_id_middleware,
 )
 from pitboss.service.metrics import Metrics
-from pitboss.service.routes import events, ops, policies
+from pitboss.service.notifier import Notifier, notify_targets
+from pitboss.service.routes import cases, events, incidents, ops, policies
 from pitboss.service.settings import Settings
 from pitboss.service.state import SERVICE, Service
 
 log = structlog.get_logger("pitboss.service")
 
-ROUTE_MODULES: tuple[Routes, ...] = (events.ROUTES, policies.ROUTES, ops.ROUTES)
+ROUTE_MODULES: tuple[Routes, ...] = (
+    events.ROUTES,
+    policies.ROUTES,
+    incidents.ROUTES,
+    cases.ROUTES,
+    ops.ROUTES,
+)
 
 
 def all_routes() -> list[object]:
@@ -63,6 +70,7 @@ def make_app(settings: Settings) -> web.Application:
         async with database.open_pool(url, size=settings.pool_size) as pool:
             policies_ = PolicyManager(pool, settings.data_dir)
             pack, version, shadows = await policies_.bootstrap(settings.policy_dir)
+            notifier = Notifier(pool, settings, metrics)
             ingestor = Ingestor(
                 pool,
                 pack,
@@ -73,15 +81,27 @@ def make_app(settings: Settings) -> web.Application:
                 ),
                 shadows=shadows,
                 observe=metrics.observe_decision,
+                notify_targets=notify_targets(settings),
+                on_commit=lambda ids: notifier.wake(),
             )
             policies_.ingestor = ingestor
             await ingestor.start()
-            app[SERVICE] = Service(settings, metrics, pool, ingestor, policies_)
+            await notifier.start()
+            app[SERVICE] = Service(
+                settings=settings,
+                metrics=metrics,
+                pool=pool,
+                ingestor=ingestor,
+                policies=policies_,
+                notifier=notifier,
+            )
             log.info("ready", policy_version=version, replayed=ingestor.replayed)
             try:
                 yield
             finally:
+                # The ingestor first: its last commits may queue notifications.
                 await ingestor.stop()
+                await notifier.stop()
 
     app.cleanup_ctx.append(lifetime)
     return app

@@ -7,8 +7,10 @@ under the service's own, so a fresh machine serves with no set-up.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import structlog
@@ -18,17 +20,25 @@ from engine.store.migrate import migrate
 log = structlog.get_logger("pitboss.database")
 
 
-def embedded_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL in `data_dir/pg` and return its URL.
+def embedded_server(data_dir: Path, *, stop_at_exit: bool = False) -> Any:
+    """Start (or reuse) the embedded PostgreSQL in `data_dir/pg`; returns pgserver's handle.
 
-    The server outlives this process on purpose: a restarted service finds it running.
+    By default the server outlives this process on purpose: a restarted service (say,
+    after a crash) finds it running with every committed event.
     """
-    import pgserver  # only needed when no DATABASE_URL is given
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder as it is imported, which warns
+        # where XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine here.
+        warnings.simplefilter("ignore")
+        import pgserver  # only needed when no DATABASE_URL is given
 
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        data_dir.resolve() / "pg", cleanup_mode=None
-    )
-    url: str = server.get_uri()
+        return pgserver.get_server(  # type: ignore[attr-defined]
+            data_dir.resolve() / "pg", cleanup_mode="stop" if stop_at_exit else None
+        )
+
+
+def embedded_url(data_dir: Path) -> str:
+    url: str = embedded_server(data_dir).get_uri()
     log.info("embedded_postgres", data_dir=str(data_dir / "pg"))
     return url
 

@@ -67,6 +67,9 @@ class ProblemError(Exception):
 
 
 def _from_event_error(exc: EventError) -> ProblemError:
+    cause = exc.__cause__
+    if isinstance(cause, msgspec.DecodeError) and not isinstance(cause, msgspec.ValidationError):
+        return ProblemError(400, "Malformed JSON", exc.message)
     return ProblemError(422, "Invalid event", exc.message, field=exc.field)
 
 
@@ -160,6 +163,11 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     return response
 
 
+# Probes and scrapes answer however busy the service is: a liveness probe refused with 429
+# would have a loaded service restarted.
+_UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def limits_middleware(max_inflight: int) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Answer 429 when more than `max_inflight` requests are being handled."""
     inflight = 0
@@ -167,6 +175,8 @@ def limits_middleware(max_inflight: int) -> Callable[..., Awaitable[web.StreamRe
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal inflight
+        if request.path in _UNLIMITED:
+            return await handler(request)
         if inflight >= max_inflight:
             raise ProblemError(
                 429,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,15 @@ class Settings:
     incident_webhook_url: str | None = None
     incident_webhook_secret: str | None = None
     notify_max_attempts: int = 8
+    # A failed notification is retried after notify_backoff_s, doubling with each attempt up
+    # to notify_backoff_max_s, with jitter so that retries after an outage spread out.
+    notify_backoff_s: float = 5.0
+    notify_backoff_max_s: float = 3_600.0
+    # The longest one send (SMTP conversation or webhook POST) may take.
+    notify_timeout_s: float = 10.0
+    # How often the outbox is looked at without being woken: rows queued by another process
+    # or left from before a restart are sent within this time.
+    notify_poll_s: float = 5.0
     log_json: bool = True
     log_level: str = "info"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -60,6 +70,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError(f"port: {self.port} is not a TCP port")
+        if not 0 < self.smtp_port < 65536:
+            raise SettingsError(f"smtp_port: {self.smtp_port} is not a TCP port")
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise SettingsError(f"log_level: {self.log_level!r} is not a logging level")
         for name in (
             "max_pending_events",
             "max_inflight_requests",
@@ -70,6 +84,10 @@ class Settings:
             "webhook_tolerance_s",
             "alert_window_s",
             "notify_max_attempts",
+            "notify_backoff_s",
+            "notify_backoff_max_s",
+            "notify_timeout_s",
+            "notify_poll_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
@@ -85,18 +103,35 @@ class Settings:
                 raise SettingsError(f"webhook_providers: {p.name}: secret shorter than 16 chars")
         if self.incident_webhook_url and not self.incident_webhook_secret:
             raise SettingsError("incident_webhook_secret: needed with incident_webhook_url")
+        if self.incident_webhook_url and not self.incident_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError("incident_webhook_url: must be an http:// or https:// URL")
+        if self.incident_emails and not self.smtp_host:
+            raise SettingsError("smtp_host: needed with incident_emails")
+        if self.notify_backoff_max_s < self.notify_backoff_s:
+            raise SettingsError("notify_backoff_max_s: must not be less than notify_backoff_s")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from `PITBOSS_*` variables (and `DATABASE_URL`); keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
+        # setting → the variable it is read from, to name in errors
+        variables = {
+            "data_dir": "PITBOSS_DATA_DIR",
+            "policy_dir": "PITBOSS_POLICY_DIR",
+            "incident_emails": "PITBOSS_INCIDENT_EMAILS",
+            "webhook_providers": "PITBOSS_WEBHOOK_PROVIDERS",
+        }
 
         def text(key: str, name: str) -> None:
+            variables[name] = key
             if env.get(key):
                 values[name] = env[key]
 
         def number(key: str, name: str) -> None:
+            variables[name] = key
             if env.get(key):
                 try:
                     values[name] = int(env[key])
@@ -126,22 +161,30 @@ class Settings:
         if env.get("PITBOSS_WEBHOOK_PROVIDERS"):
             values["webhook_providers"] = parse_providers(env["PITBOSS_WEBHOOK_PROVIDERS"])
         if env.get("PITBOSS_LOG_FORMAT"):
+            if env["PITBOSS_LOG_FORMAT"] not in ("json", "console"):
+                raise SettingsError("PITBOSS_LOG_FORMAT: must be json or console")
             values["log_json"] = env["PITBOSS_LOG_FORMAT"] != "console"
         text("PITBOSS_LOG_LEVEL", "log_level")
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except SettingsError as exc:
+            name = str(exc).partition(":")[0]
+            if name not in variables or name in overrides:
+                raise
+            raise SettingsError(f"{variables[name]}: {exc}") from None
 
 
 def parse_providers(spec: str) -> tuple[WebhookProvider, ...]:
     """`name:kind:secret,...`, e.g. `acmepay:psp:…,idcheck:kyc:…`."""
     providers = []
-    for item in spec.split(","):
+    for n, item in enumerate(spec.split(","), 1):
         if not item.strip():
             continue
         parts = item.strip().split(":", 2)
         if len(parts) != 3 or not all(parts):
-            raise SettingsError(
-                f"PITBOSS_WEBHOOK_PROVIDERS: {item.split(':')[0]!r} is not name:kind:secret"
-            )
+            # An item without a colon may be a bare secret: never echo it.
+            what = repr(parts[0]) if len(parts) > 1 else f"item {n}"
+            raise SettingsError(f"PITBOSS_WEBHOOK_PROVIDERS: {what} is not name:kind:secret")
         providers.append(WebhookProvider(name=parts[0], kind=parts[1], secret=parts[2]))
     return tuple(providers)

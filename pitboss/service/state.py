@@ -10,6 +10,7 @@ from aiohttp import web
 from engine.ingest import Ingestor
 from engine.policy_manager import PolicyManager
 from pitboss.service.metrics import Metrics
+from pitboss.service.notifier import Notifier
 from pitboss.service.settings import Settings
 
 
@@ -20,6 +21,7 @@ class Service:
     pool: asyncpg.Pool
     ingestor: Ingestor
     policies: PolicyManager
+    notifier: Notifier  # call `wake()` after queueing notifications outside ingest
 
 
 SERVICE = web.AppKey("service", Service)

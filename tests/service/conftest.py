@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from pitboss.service import database
 from pitboss.service.app import make_app
 from pitboss.service.settings import Settings, WebhookProvider
 
@@ -47,10 +48,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _reachable(url):
         yield url
         return
-    import pgserver
-
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    server = database.embedded_server(tmp_path_factory.mktemp("pg"), stop_at_exit=True)
     yield server.get_uri()
+    server.cleanup()
 
 
 def with_database(url: str, name: str) -> str:

@@ -4,6 +4,7 @@ signed provider webhooks."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import timedelta
 
 import msgspec
@@ -16,7 +17,7 @@ from engine.events import Event, EventError, decode_event, event_type
 from engine.ingest import reply_of
 from engine.store import events as event_store
 from engine.store import webhooks as webhook_store
-from pitboss.service.http import FieldError, ProblemError, Routes, raw_json
+from pitboss.service.http import FieldError, ProblemError, Routes, decode_body, raw_json
 from pitboss.service.state import SERVICE
 
 ROUTES = Routes()
@@ -46,17 +47,13 @@ def _key(request: web.Request) -> str | None:
 
 
 def _json_body(request: web.Request) -> None:
-    if request.content_type not in ("application/json", ""):
+    # aiohttp reports a request without Content-Type as application/octet-stream.
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
         raise ProblemError(415, "Unsupported media type", "send the event as application/json")
 
 
 def _decode_batch(raw: bytes, limit: int) -> list[Event]:
-    try:
-        batch = msgspec.json.decode(raw, type=BatchIn)
-    except msgspec.ValidationError as exc:
-        raise ProblemError(422, "Invalid request", str(exc), field="events") from exc
-    except msgspec.DecodeError as exc:
-        raise ProblemError(400, "Malformed JSON", str(exc)) from exc
+    batch = decode_body(raw, BatchIn)
     if not batch.events:
         raise ProblemError(
             422, "Invalid request", "a batch needs at least one event", field="events"
@@ -109,8 +106,9 @@ async def post_batch(request: web.Request) -> web.Response:
     key = _key(request)
     events = _decode_batch(await request.read(), service.settings.max_batch_events)
     replies = await service.ingestor.decide(events, key=key)
-    for event in events:
-        service.metrics.events.labels(event_type(event)).inc()
+    # Counted per type, not per event: a label look-up per event was 3 % of a batch's CPU.
+    for kind, n in Counter(event_type(e) for e in events).items():
+        service.metrics.events.labels(kind).inc(n)
     return raw_json(b'{"decisions":[' + b",".join(replies) + b"]}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from engine.store import gauges
 from pitboss.service.http import Routes, json_response
 from pitboss.service.metrics import CONTENT_TYPE
 from pitboss.service.state import SERVICE
@@ -29,7 +30,15 @@ class Readiness(msgspec.Struct, kw_only=True):
             content_type=CONTENT_TYPE)  # fmt: skip
 async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    service.metrics.pending.set(service.ingestor.pending)
+    m = service.metrics
+    m.pending.set(service.ingestor.pending)
+    # Counted at scrape time: a handful of index-only counts, and always true, whoever
+    # (this process, another, an analyst's SQL) changed the rows.
+    async with service.pool.acquire() as conn:
+        row = await gauges.open_counts(conn)
+    m.open_alerts.set(row["alerts"])
+    m.open_cases.set(row["cases"])
+    m.open_incidents.set(row["incidents"])
     return web.Response(body=service.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

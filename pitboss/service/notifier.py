@@ -1,0 +1,269 @@
+"""Sending incident notifications: the outbox rows a new P1 incident queues, by email
+(SMTP) and by signed webhook, retried with backoff until they go or run out of attempts.
+
+The outbox is written in the transaction that opened the incident, so a notification is
+never lost; this task only has to drain it. It is woken when a commit queued something
+and also polls, so rows queued by another process or left from before a restart are sent
+too. Each row is claimed before it is sent (see `engine.store.incidents.claim_notifications`)
+so two service processes never send the same notification twice; a process that dies
+mid-send leaves its rows to be retried, which makes delivery at-least-once: receivers
+dedupe on the notification id (the webhook's `Idempotency-Key`, the email's Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp
+import aiosmtplib
+import asyncpg
+import msgspec
+import structlog
+
+import pitboss
+from engine import webhooks
+from engine.store import incidents as store
+from engine.store.incidents import Outgoing, Target
+from pitboss.service.metrics import Metrics
+from pitboss.service.settings import Settings
+
+log = structlog.get_logger("pitboss.notifier")
+
+_ENCODER = msgspec.json.Encoder()
+# Rows claimed per round trip; the sends of one batch run concurrently.
+_BATCH = 20
+
+
+def notify_targets(settings: Settings) -> list[Target]:
+    """Where a new P1 incident is announced: each incident email, and the webhook if set."""
+    targets = [Target("email", address) for address in settings.incident_emails]
+    if settings.incident_webhook_url:
+        targets.append(Target("webhook", settings.incident_webhook_url))
+    return targets
+
+
+def incident_path(incident_id: object) -> str:
+    return f"/v1/incidents/{incident_id}"
+
+
+class SendError(Exception):
+    """One attempt failed; the message is kept as the row's `last_error`."""
+
+
+class Notifier:
+    """Background task sending pending `notifications` rows."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, metrics: Metrics) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._random = random.Random()
+        # A claimed row is someone's until its send has had time to end, with room to spare
+        # for recording the outcome.
+        self._lease = timedelta(seconds=2 * settings.notify_timeout_s + 60)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._settings.notify_timeout_s),
+            headers={"User-Agent": f"pitboss/{pitboss.__version__}"},
+        )
+        self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def stop(self) -> None:
+        """Finish the sends under way (for at most the send timeout), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=self._settings.notify_timeout_s)
+            if not done:
+                # Its claimed rows are retried once their lease runs out.
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def wake(self) -> None:
+        """Look at the outbox now (something was just queued)."""
+        self._wake.set()
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        poll = self._settings.notify_poll_s
+        while True:
+            self._wake.clear()
+            try:
+                while await self.send_due() == _BATCH and not self._stopping:
+                    pass
+                async with self._pool.acquire() as conn:
+                    due_in = await store.next_due_in(conn)
+                delay = poll if due_in is None else min(poll, max(due_in, 0.0))
+            except Exception:
+                # The database may be away for a while; the rows wait for it.
+                log.exception("notifier_round_failed")
+                delay = poll
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def send_due(self) -> int:
+        """Send one batch of the notifications that are due; returns how many were tried."""
+        async with self._pool.acquire() as conn:
+            rows = await store.claim_notifications(conn, limit=_BATCH, lease=self._lease)
+        if not rows:
+            return 0
+        errors = await asyncio.gather(*(self._attempt(row) for row in rows))
+        async with self._pool.acquire() as conn:
+            for row, error in zip(rows, errors, strict=True):
+                await self._record(conn, row, error)
+        return len(rows)
+
+    async def _record(self, conn: asyncpg.Connection, row: Outgoing, error: str | None) -> None:
+        if error is None:
+            await store.mark_sent(conn, row.id)
+            outcome = "sent"
+            log.info("notification_sent", id=row.id, channel=row.channel, attempts=row.attempts)
+        else:
+            state = await store.mark_failed(
+                conn,
+                row.id,
+                error=error,
+                retry_in=self.backoff(row.attempts),
+                max_attempts=self._settings.notify_max_attempts,
+            )
+            outcome = "failed" if state == "failed" else "retry"
+            (log.error if outcome == "failed" else log.warning)(
+                "notification_" + outcome,
+                id=row.id,
+                channel=row.channel,
+                attempts=row.attempts,
+                error=error,
+            )
+        self._metrics.notifications.labels(row.channel, outcome).inc()
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failure: doubling, capped, with jitter."""
+        s = self._settings
+        ceiling = min(s.notify_backoff_max_s, s.notify_backoff_s * 2 ** min(attempts - 1, 60))
+        # Somewhere in the upper half, so senders that failed together do not retry together.
+        return timedelta(seconds=ceiling * self._random.uniform(0.5, 1.0))
+
+    async def _attempt(self, row: Outgoing) -> str | None:
+        """Send once; None on success, else why it failed."""
+        try:
+            async with asyncio.timeout(self._settings.notify_timeout_s):
+                if row.channel == "email":
+                    await self._email(row)
+                elif row.channel == "webhook":
+                    await self._webhook(row)
+                else:
+                    raise SendError(f"unknown channel {row.channel!r}")
+        except SendError as exc:
+            return str(exc)
+        except TimeoutError:
+            return f"no answer within {self._settings.notify_timeout_s} s"
+        except (OSError, aiosmtplib.SMTPException, aiohttp.ClientError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            # Anything else still counts as an attempt, so a row cannot retry forever.
+            log.exception("notification_error", id=row.id)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    # --- channels --------------------------------------------------------------------
+
+    async def _email(self, row: Outgoing) -> None:
+        s = self._settings
+        if not s.smtp_host:
+            raise SendError("smtp_host is not set")
+        await aiosmtplib.send(
+            email_message(row, s.mail_from),
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.notify_timeout_s,
+        )
+
+    async def _webhook(self, row: Outgoing) -> None:
+        secret = self._settings.incident_webhook_secret
+        if not secret:
+            raise SendError("incident_webhook_secret is not set")
+        if self._session is None:
+            raise SendError("the notifier is not started")
+        body = webhook_body(row)
+        at = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            webhooks.TIMESTAMP: str(at),
+            # A new nonce per attempt: a receiver refuses a nonce it has seen, and a retry
+            # is a new request. The idempotency key stays the same across attempts.
+            webhooks.NONCE: uuid.uuid4().hex,
+            webhooks.SIGNATURE: webhooks.sign(secret, at, body),
+            "Idempotency-Key": f"pitboss-notification-{row.id}",
+        }
+        async with self._session.post(
+            row.target, data=body, headers=headers, allow_redirects=False
+        ) as resp:
+            if not 200 <= resp.status < 300:
+                said = _one_line((await resp.content.read(200)).decode(errors="replace"))
+                raise SendError(f"HTTP {resp.status}" + (f": {said}" if said else ""))
+
+
+def _one_line(text: object) -> str:
+    # Subjects and summaries quote event fields, which may hold line breaks; a header must not.
+    return " ".join(str(text).split())
+
+
+def email_message(row: Outgoing, sender: str) -> EmailMessage:
+    p: dict[str, Any] = row.payload
+    incident_id = p.get("incident_id", row.incident_id)
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = row.target
+    msg["Subject"] = _one_line(
+        f"[Pitboss P{p.get('priority')}] {p.get('kind')}: {p.get('subject')}"
+    )
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    # The same id on every attempt, so a mail client shows a resent notice once.
+    domain = sender.rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = f"<notification-{row.id}.incident-{incident_id}@{domain}>"
+    lines = [
+        f"Pitboss opened a P{p.get('priority')} incident.",
+        "",
+        f"Kind:     {p.get('kind')}",
+        f"Priority: P{p.get('priority')}",
+        f"Subject:  {p.get('subject')}",
+        f"Summary:  {p.get('summary')}",
+    ]
+    if p.get("event_id"):
+        lines.append(f"Event:    {p['event_id']}")
+    if p.get("case_id") is not None:
+        lines.append(f"Case:     {p['case_id']}")
+    lines += ["", f"Incident: {incident_path(incident_id)}", ""]
+    msg.set_content("\n".join(lines))
+    return msg
+
+
+def webhook_body(row: Outgoing) -> bytes:
+    payload = dict(row.payload)
+    payload["notification_id"] = row.id
+    payload["link"] = incident_path(payload.get("incident_id", row.incident_id))
+    return _ENCODER.encode(payload)

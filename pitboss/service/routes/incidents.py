@@ -1,0 +1,154 @@
+"""Compliance incidents: the list, one incident with its notifications, closing one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from engine.incidents import KINDS
+from engine.store import incidents as store
+from engine.store.incidents import Incident, Notification
+from pitboss.service.http import ProblemError, Routes, json_response, read_body
+from pitboss.service.state import SERVICE
+
+ROUTES = Routes()
+
+_STATES = ("open", "closed")
+_PRIORITIES = range(1, 5)
+_MAX_LIMIT = 500
+
+
+class IncidentPage(msgspec.Struct, kw_only=True):
+    incidents: list[Incident]
+    # Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: str | None
+
+
+class IncidentDetail(Incident, kw_only=True):
+    notifications: list[Notification]
+
+
+class CloseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    by: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    note: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+
+
+def _incident_id(request: web.Request) -> int:
+    raw = request.match_info["incident_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ProblemError(404, "Not found", f"no incident {raw!r}", field="incident_id")
+    return int(raw)
+
+
+def _not_found(incident_id: int) -> ProblemError:
+    return ProblemError(404, "Not found", f"no incident {incident_id}", field="incident_id")
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise ProblemError(
+            422, "Invalid query", f"{name} must be one of {', '.join(allowed)}", field=name
+        )
+    return value
+
+
+def _whole(request: web.Request, name: str, allowed: range) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) not in allowed:
+        raise ProblemError(
+            422,
+            "Invalid query",
+            f"{name} must be a whole number from {allowed.start} to {allowed.stop - 1}",
+            field=name,
+        )
+    return int(raw)
+
+
+def _cursor(request: web.Request) -> int | None:
+    raw = request.query.get("cursor")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ProblemError(
+            422, "Invalid query", "cursor must be a next_cursor from an earlier page",
+            field="cursor",
+        )  # fmt: skip
+    return int(raw)
+
+
+@ROUTES.add(
+    "GET", "/v1/incidents", summary="Incidents, newest first", tag="incidents",
+    response=IncidentPage, errors=(422,),
+    query={
+        "state": (str, "open or closed"),
+        "kind": (str, "AML_suspect, RNG_anomaly or self_exclusion_event"),
+        "priority": (int, "1 (most urgent) to 4"),
+        "cursor": (str, "next_cursor of the previous page"),
+        "limit": (int, f"incidents per page, 1 to {_MAX_LIMIT} (default 50)"),
+    },
+)  # fmt: skip
+async def list_incidents(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    limit = _whole(request, "limit", range(1, _MAX_LIMIT + 1)) or 50
+    state = _choice(request, "state", _STATES)
+    kind = _choice(request, "kind", KINDS)
+    priority = _whole(request, "priority", _PRIORITIES)
+    before = _cursor(request)
+    async with service.pool.acquire() as conn:
+        # One more than the page tells whether there is a next page.
+        rows = await store.listing(
+            conn, state=state, kind=kind, priority=priority, before=before, limit=limit + 1
+        )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return json_response(
+        IncidentPage(incidents=page, next_cursor=str(page[-1].id) if more else None)
+    )
+
+
+@ROUTES.add(
+    "GET", "/v1/incidents/{incident_id}", summary="An incident and its notifications",
+    tag="incidents", response=IncidentDetail, errors=(404,),
+)  # fmt: skip
+async def get_incident(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    incident_id = _incident_id(request)
+    async with service.pool.acquire() as conn:
+        incident = await store.get(conn, incident_id)
+        if incident is None:
+            raise _not_found(incident_id)
+        notes = await store.notifications_of(conn, incident_id)
+    return json_response(_detail(incident, notes))
+
+
+@ROUTES.add(
+    "POST", "/v1/incidents/{incident_id}/close", summary="Close an open incident",
+    tag="incidents", body=CloseIn, response=IncidentDetail,
+    errors=(400, 404, 409, 415, 422),
+)  # fmt: skip
+async def close_incident(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    incident_id = _incident_id(request)
+    body = await read_body(request, CloseIn)
+    async with service.pool.acquire() as conn, conn.transaction():
+        closed = await store.close(conn, incident_id, by=body.by, note=body.note)
+        if closed is None:
+            if await store.get(conn, incident_id) is None:
+                raise _not_found(incident_id)
+            raise ProblemError(
+                409, "Conflict", f"incident {incident_id} is already closed", field="incident_id"
+            )
+        notes = await store.notifications_of(conn, incident_id)
+    return json_response(_detail(closed, notes))
+
+
+def _detail(incident: Incident, notes: list[Notification]) -> IncidentDetail:
+    fields = msgspec.structs.asdict(incident)
+    return IncidentDetail(**fields, notifications=notes)
