@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,6 +102,7 @@ class _Group:
     alerts: dict[tuple[str, str, str], alerts.AlertCandidate] = field(default_factory=dict)
     incidents: list[incidents.IncidentCandidate] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
     replies: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # id → (fp, reply)
 
 
@@ -156,6 +157,8 @@ class Ingestor:
         notify_targets: Sequence[Target] = (),
         observe: Callable[[str, float], None] | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
+        on_written: Callable[[dict[str, int]], None] | None = None,
+        on_duplicates: Callable[[int], None] | None = None,
     ) -> None:
         self.pool = pool
         self.pack = pack
@@ -165,6 +168,8 @@ class Ingestor:
         self._targets = list(notify_targets)
         self._observe = observe  # (event type, seconds to decide) for the latency histogram
         self._on_commit = on_commit  # ids of incidents that queued notifications
+        self._on_written = on_written  # after each commit: new events per type
+        self._on_duplicates = on_duplicates  # retries answered from the record
         self._mem = _Memory(pack, self._shadow_packs, self.limits.recent_ids)
         self._seq = 0
         self._open = self._new_group()
@@ -241,7 +246,9 @@ class Ingestor:
     def _new_group(self) -> _Group:
         return _Group(asyncio.get_event_loop().create_future())
 
-    async def decide(self, events: Sequence[Event], *, key: str | None = None) -> list[bytes]:
+    async def decide(
+        self, events: Sequence[Event], *, key: str | None = None, batch: bool = False
+    ) -> list[bytes]:
         """The replies (decision JSON) for `events`, in order, once they are committed.
 
         A retried event (same id, same content) gets its first reply and is not decided
@@ -278,8 +285,9 @@ class Ingestor:
                     field="Idempotency-Key",
                 )
             return await self._replies([e.event_id for e in events])
-        self._check_conflicts(events, fps, stored)
+        self._check_conflicts(events, fps, stored, batch)
         group = self._open
+        before = len(group.events)
         ids = []
         for event, fp in zip(events, fps, strict=True):
             ids.append(event.event_id)
@@ -288,6 +296,9 @@ class Ingestor:
             if event.event_id in self._mem.recent:
                 continue
             self._decide_one(event, fp, group)
+        repeated = len(ids) - (len(group.events) - before)
+        if repeated and self._on_duplicates is not None:
+            self._on_duplicates(repeated)
         if key is not None:
             key_fp = hashlib.blake2b(b"".join(fps), digest_size=16).digest()
             group.keys.append((key, key_fp, ids))
@@ -302,7 +313,11 @@ class Ingestor:
         return self._settled_keys.get(key)
 
     def _check_conflicts(
-        self, events: Sequence[Event], fps: list[bytes], stored: dict[str, tuple[bytes, str]]
+        self,
+        events: Sequence[Event],
+        fps: list[bytes],
+        stored: dict[str, tuple[bytes, str]],
+        batch: bool,
     ) -> None:
         within: dict[str, bytes] = {}
         for i, (event, fp) in enumerate(zip(events, fps, strict=True)):
@@ -315,7 +330,7 @@ class Ingestor:
             if known is None and eid in stored:
                 known = stored[eid][0]
             if known is not None and known != fp:
-                where = f"events[{i}].event_id" if len(events) > 1 else "event_id"
+                where = f"events[{i}].event_id" if batch else "event_id"
                 raise ConflictError(
                     f"event_id {eid!r} was already used for a different event", field=where
                 )
@@ -332,6 +347,7 @@ class Ingestor:
         reply = _REPLY.encode(decision)
         ts = decision_time(event)
         group.times.append(ts)
+        group.types.append(event_type(event))
         group.events.append(
             (seq, event.event_id, event.player_id, event_type(event), event.market, ts,
              encode_event(event))
@@ -419,6 +435,8 @@ class Ingestor:
                     continue
                 self._settle(group)
                 group.future.set_result(None)
+                if self._on_written is not None:
+                    self._on_written(dict(Counter(group.types)))
                 if notified and self._on_commit is not None:
                     self._on_commit(notified)
 
@@ -463,7 +481,7 @@ class Ingestor:
             try:
                 await self._rebuild()
                 return
-            except (OSError, asyncpg.PostgresError) as err:
+            except Exception as err:  # whatever it was, try again later
                 log.error("rebuild_failed", error=repr(err), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)

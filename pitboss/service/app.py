@@ -81,6 +81,8 @@ def make_app(settings: Settings) -> web.Application:
                 ),
                 shadows=shadows,
                 observe=metrics.observe_decision,
+                on_written=metrics.count_written,
+                on_duplicates=metrics.count_duplicates,
                 notify_targets=notify_targets(settings),
                 on_commit=lambda ids: notifier.wake(),
             )

@@ -266,6 +266,7 @@ class Route:
     status: int = 200
     errors: tuple[int, ...] = ()
     query: Mapping[str, tuple[type, str]] = field(default_factory=dict)  # name → (type, doc)
+    headers: Mapping[str, str] = field(default_factory=dict)  # request header → doc
     content_type: str = "application/json"
 
 

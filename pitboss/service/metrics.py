@@ -53,6 +53,13 @@ class Metrics:
     def observe_decision(self, event_type: str, seconds: float) -> None:
         self.decision_latency.labels(event_type).observe(seconds)
 
+    def count_written(self, per_type: dict[str, int]) -> None:
+        for kind, n in per_type.items():
+            self.events.labels(kind).inc(n)
+
+    def count_duplicates(self, n: int) -> None:
+        self.duplicates.inc(n)
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.api_response_time.labels(method, route, str(status)).observe(seconds)
 

@@ -58,6 +58,16 @@ def document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, 
                     "schema": {"type": _PY_TYPES.get(kind, "string")},
                 }
             )
+        for name, doc in r.headers.items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": doc,
+                    "schema": {"type": "string", "maxLength": 255},
+                }
+            )
         if params:
             op["parameters"] = params
         if r.body is not None:

@@ -91,6 +91,12 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.max_batch_events > self.max_pending_events:
+            # A batch larger than the pending limit could never be taken: 503 forever.
+            raise SettingsError(
+                f"max_batch_events: {self.max_batch_events} is more than "
+                f"max_pending_events ({self.max_pending_events})"
+            )
         names = [p.name for p in self.webhook_providers]
         if len(set(names)) != len(names):
             raise SettingsError("webhook_providers: a provider is named twice")
