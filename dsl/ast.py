@@ -145,10 +145,11 @@ class ListLit:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """`name(args) [where …] [by KEY] [over WINDOW] [as alias]`.
+    """`name(args) [where …] [by KEY] [over WINDOW] [within SYNC] [as alias]`.
 
-    Aggregates (`count`, `sum`, `avg`, `min`, `max`, `distinct`) use the clauses; plain
-    functions (`present`, `abs`, `fx`) take arguments only. Which is which is a check.
+    Aggregates (`count`, `sum`, `avg`, `min`, `max`, `distinct`, `shared`) use the clauses
+    (`within` only `shared`); plain functions (`present`, `abs`, `fx`) take arguments only.
+    Which is which is a check.
     """
 
     func: Ident
@@ -156,6 +157,7 @@ class Call:
     where: Expr | None = None
     by: Ident | None = None
     over: Expr | None = None
+    within: Expr | None = None
     alias: Ident | None = None
     span: Span = _field(default=NOWHERE, compare=False, repr=False)
 
@@ -385,8 +387,8 @@ def children(expr: Expr) -> tuple[Expr, ...]:
             return (a, b)
         case ListLit(items=items):
             return items
-        case Call(args=args, where=where, over=over):
-            return args + tuple(e for e in (where, over) if e is not None)
+        case Call(args=args, where=where, over=over, within=within):
+            return args + tuple(e for e in (where, over, within) if e is not None)
         case Sequence(steps=steps, within=within):
             subs: list[Expr] = [] if within is None else [within]
             for step in steps:

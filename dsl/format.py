@@ -124,6 +124,8 @@ class _Formatter:
             parts.append(f"by {c.by.name}")
         if c.over is not None:
             parts.append(f"over {self.expr(c.over, 0)}")
+        if c.within is not None:
+            parts.append(f"within {self.expr(c.within, 0)}")
         inner = " ".join(p for p in parts if p)
         alias = f" as {c.alias.name}" if c.alias else ""
         return f"{c.func.name}({inner}){alias}"

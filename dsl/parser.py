@@ -228,6 +228,9 @@ class _Builder(Transformer[Token, Any]):
     def agg_over(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
         return ("over", c[0])
 
+    def agg_within(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
+        return ("within", c[0])
+
     def agg_alias(self, meta: Any, c: list[Token]) -> tuple[str, Any]:
         return ("alias", _ident(c[0]))
 
@@ -241,6 +244,7 @@ class _Builder(Transformer[Token, Any]):
             where=clauses.get("where"),
             by=clauses.get("by"),
             over=clauses.get("over"),
+            within=clauses.get("within"),
             alias=clauses.get("alias"),
             span=_meta_span(meta),
         )

@@ -152,7 +152,7 @@ ACTIONS: tuple[str, ...] = ("allow", "limit", "review", "hold_payment", "block")
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 MODES: tuple[str, ...] = ("live", "shadow")
 
-AGGREGATES: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "distinct")
+AGGREGATES: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "distinct", "shared")
 FUNCTIONS: tuple[str, ...] = ("present", "abs", "fx")
 
 # The longest window a rule may ask for; state for longer windows is a data-warehouse job.

@@ -13,6 +13,10 @@ pair to its entry, and a new sighting unlinks the old entry (the lists are doubl
 and appends a fresh one. A key's list stays in order of latest sighting, eviction from its
 head stays exact, and the store holds distinct pairs, not every event of a 30-day window.
 
+A `shared` aggregate reads two stores: a log of each player's events with the key they
+were on (a round, say), and a distinct store of who was on each key lately (its partners).
+Its value is found by walking the player's log against each partner's, both in time order.
+
 The generated kernel calls `push_store` and `query` from one call site each, driven by
 tables (`ST`, `AQ`), because every call site of a helper is compiled and optimised anew:
 a pack of forty rules would otherwise take a minute to compile.
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from engine.layout import PLAYER
 
 # Columns of `O` (one row per store).
 N, CAP, KCAP, E_TS, E_NEXT, E_KEY, E_X, E_VAL = 0, 1, 2, 3, 4, 5, 6, 7
@@ -33,10 +39,11 @@ _DEAD = -1  # E_X of an entry a later sighting of its pair replaced
 # Columns of `ST` (one row per store): how an event is pushed.
 ST_KEY, ST_VAL, ST_X, ST_DISTINCT, ST_ROWS = 0, 1, 2, 3, 4
 ST_WIDTH = 5
-# Columns of `AQ` (one row per aggregate slot): kind, key column, store and window per market.
-AQ_KIND, AQ_KEY, AQ_STORE, AQ_WINDOW = 0, 1, 2, 5
-AQ_WIDTH = 8
-COUNT, SUM, AVG, MIN, MAX, DISTINCT = 0, 1, 2, 3, 4, 5
+# Columns of `AQ` (one row per aggregate slot): kind, key column, store and window per
+# market; for `shared`, also the partners' store and the `within` per market.
+AQ_KIND, AQ_KEY, AQ_STORE, AQ_WINDOW, AQ_PARTNERS, AQ_SYNC = 0, 1, 2, 5, 8, 11
+AQ_WIDTH = 14
+COUNT, SUM, AVG, MIN, MAX, DISTINCT, SHARED = 0, 1, 2, 3, 4, 5, 6
 
 _PAIR_SHIFT = 32
 _EMPTY, _TOMB = -1, -2
@@ -211,6 +218,64 @@ def evict(SI, SF, O, s, key, lo, distinct):
 
 
 @njit(cache=True)
+def _together(SI, O, s, p, q, sync, seen):
+    """How many distinct keys `p` and `q` were both on with entries `sync` or less apart,
+    in store `s` (whose lists are in time order). `seen` is scratch, one slot per entry
+    of `p`."""
+    n = 0
+    start = SI[O[s, K_HEAD] + q]
+    e = SI[O[s, K_HEAD] + p]
+    while e >= 0:
+        te = SI[O[s, E_TS] + e]
+        xe = SI[O[s, E_X] + e]
+        # `p`'s entries come in time order, so `q`'s candidates only move forward.
+        while start >= 0 and SI[O[s, E_TS] + start] < te - sync:
+            start = SI[O[s, E_NEXT] + start]
+        f = start
+        while f >= 0 and SI[O[s, E_TS] + f] <= te + sync:
+            if SI[O[s, E_X] + f] == xe:
+                new = True
+                for k in range(n):
+                    if seen[k] == xe:
+                        new = False
+                        break
+                if new:
+                    seen[n] = xe
+                    n += 1
+                break
+            f = SI[O[s, E_NEXT] + f]
+        e = SI[O[s, E_NEXT] + e]
+    return n
+
+
+@njit(cache=True)
+def shared(SI, SF, O, s, sp, pk, key, t, window, sync):
+    """`shared(… by KEY over window within sync)` for player `pk` on `key` at time `t`: the
+    most keys in `(t - window, t]` that `pk` shared with one partner — another player on
+    `key` at most `sync` before `t` — both there at most `sync` apart. Store `s` logs each
+    player's events with their key; distinct store `sp` holds who was on each key."""
+    # Partners are inside `[t - sync, t]`: `within` includes its bound.
+    evict(SI, SF, O, sp, key, t - sync - 1, True)
+    lo = t - window
+    evict(SI, SF, O, s, pk, lo, False)
+    mine = SI[O[s, K_CNT] + pk]
+    if mine == 0:
+        return 0.0
+    seen = np.empty(mine, np.int64)
+    best = 0
+    h = SI[O[sp, K_HEAD] + key]
+    while h >= 0:
+        q = SI[O[sp, E_X] + h]
+        if q != pk:
+            evict(SI, SF, O, s, q, lo, False)
+            n = _together(SI, O, s, pk, q, sync, seen)
+            if n > best:
+                best = n
+        h = SI[O[sp, E_NEXT] + h]
+    return float(best)
+
+
+@njit(cache=True)
 def query(SI, SF, O, AQ, a, I, i, m, t):
     """Aggregate slot `a` for event `i` of market `m` at time `t`, over `(t - W, t]`."""
     key = I[i, AQ[a, AQ_KEY]]
@@ -218,6 +283,11 @@ def query(SI, SF, O, AQ, a, I, i, m, t):
         return np.nan
     s = AQ[a, AQ_STORE + m]
     kind = AQ[a, AQ_KIND]
+    if kind == SHARED:
+        return shared(
+            SI, SF, O, s, AQ[a, AQ_PARTNERS + m], I[i, PLAYER], key, t,
+            AQ[a, AQ_WINDOW + m], AQ[a, AQ_SYNC + m],
+        )  # fmt: skip
     evict(SI, SF, O, s, key, t - AQ[a, AQ_WINDOW + m], kind == DISTINCT)
     if kind == COUNT:
         return float(SI[O[s, K_CNT] + key])

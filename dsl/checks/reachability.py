@@ -42,7 +42,7 @@ class _Bounds:
                 return (-hi, -lo)
             case ast.Binary(op=op, left=left, right=right):
                 return _arith(op, self.of(left), self.of(right))
-            case ast.Call(func=ast.Ident(name=("count" | "distinct"))):
+            case ast.Call(func=ast.Ident(name=("count" | "distinct" | "shared"))):
                 return (0.0, math.inf)
             case ast.Call(func=ast.Ident(name=("sum" | "avg" | "min" | "max")), args=args):
                 if args and isinstance(args[0], ast.Attr | ast.Name):

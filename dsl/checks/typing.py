@@ -528,10 +528,11 @@ class TypeChecker:
                 Code.UNKNOWN_FUNCTION, "function", func, node.func.span, (*AGGREGATES, *FUNCTIONS)
             )
             return UNKNOWN
-        if node.where or node.by or node.over or node.alias:
+        if node.where or node.by or node.over or node.within or node.alias:
             self.rep.error(
                 Code.AGGREGATE_MISUSE,
-                f"`{func}` is a function, not an aggregate: it takes no where, by, over or as",
+                f"`{func}` is a function, not an aggregate: it takes no where, by, over, "
+                "within or as",
                 node.span,
             )
             return UNKNOWN

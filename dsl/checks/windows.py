@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def aggregate(tc: TypeChecker, node: ast.Call, scope: Scope) -> Type:
-    """The type of `count/sum/avg/min/max/distinct(…)`; records it in the rule's
+    """The type of `count/sum/avg/min/max/distinct/shared(…)`; records it in the rule's
     explanation under its `as` name (or the function's name)."""
     func = node.func.name
     rep = tc.rep
@@ -37,7 +37,8 @@ def aggregate(tc: TypeChecker, node: ast.Call, scope: Scope) -> Type:
             node.span,
         )
         return UNKNOWN
-    span_total = node.over is None and scope.span_event is not None
+    # `shared` pairs players across a window: it is never a total over an absence's gap.
+    span_total = node.over is None and scope.span_event is not None and func != "shared"
     if scope.in_step and not span_total:
         rep.error(
             Code.AGGREGATE_MISUSE,
@@ -55,6 +56,7 @@ def aggregate(tc: TypeChecker, node: ast.Call, scope: Scope) -> Type:
         )
     elif node.over is not None:
         tc.window(node.over, f"the window of `{func}`")
+    _within(tc, node)
     if span_total:
         assert scope.span_event is not None
         events: tuple[str, ...] = (scope.span_event,)
@@ -67,6 +69,12 @@ def aggregate(tc: TypeChecker, node: ast.Call, scope: Scope) -> Type:
         tc.condition(node.where, inner, f"{func}(… where …)")
     if node.by is not None:
         _by(tc, node, events, scope)
+    elif func == "shared":
+        rep.error(
+            Code.AGGREGATE_MISUSE,
+            f"`shared` needs the key the players share: add `by`, e.g. {_SHARED_EXAMPLE}",
+            node.span,
+        )
     # Registered even when broken, so `{alias}` and `expect rule.alias` do not cascade.
     name = node.alias.name if node.alias else func
     if not tc.expl.add(name, result, node, explicit=node.alias is not None):
@@ -79,6 +87,32 @@ def aggregate(tc: TypeChecker, node: ast.Call, scope: Scope) -> Type:
     return result
 
 
+_SHARED_EXAMPLE = "shared(bet by round over 30m within 3s)"
+
+
+def _within(tc: TypeChecker, node: ast.Call) -> None:
+    """`within` says how close in time two players' events must be: `shared` needs it,
+    no other aggregate takes it."""
+    func = node.func.name
+    if func != "shared":
+        if node.within is not None:
+            tc.rep.error(
+                Code.AGGREGATE_MISUSE,
+                f"only `shared` takes `within`; `{func}` looks back over its window alone",
+                node.within.span,
+            )
+        return
+    if node.within is None:
+        tc.rep.error(
+            Code.AGGREGATE_WITHOUT_WINDOW,
+            "`shared(…)` needs `within`: how close in time the two players' events must be, "
+            f"e.g. {_SHARED_EXAMPLE}",
+            node.span,
+        )
+        return
+    tc.window(node.within, "the `within` of `shared`")
+
+
 def _target(tc: TypeChecker, node: ast.Call) -> tuple[tuple[str, ...], Type | None]:
     """The events an aggregate reads and the type of the values it folds."""
     func = node.func.name
@@ -86,12 +120,13 @@ def _target(tc: TypeChecker, node: ast.Call) -> tuple[tuple[str, ...], Type | No
     example = {
         "count": "count(deposit over 24h)",
         "distinct": "distinct(player by device over 7d)",
+        "shared": _SHARED_EXAMPLE,
     }.get(func, f"{func}(deposit.amount over 24h)")
     if len(node.args) != 1:
         rep.error(Code.BAD_ARGUMENTS, f"`{func}` reads one thing, e.g. {example}", node.span)
         return (), None
     arg = node.args[0]
-    if isinstance(arg, ast.Name) and arg.name in EVENTS and func == "count":
+    if isinstance(arg, ast.Name) and arg.name in EVENTS and func in ("count", "shared"):
         return (arg.name,), INT
     if isinstance(arg, ast.Name) and arg.name in KEYS and func == "distinct":
         # Distinct keys read every event type that carries the key and, with `by`,
@@ -113,10 +148,11 @@ def _target(tc: TypeChecker, node: ast.Call) -> tuple[tuple[str, ...], Type | No
         if arg.name not in fields:
             rep.unknown(Code.UNKNOWN_FIELD, f"{arg.base} field", arg.name, name_span(arg), fields)
             return (arg.base,), None
-        if func == "count":
+        if func in ("count", "shared"):
+            what = "counts" if func == "count" else "reads"
             rep.error(
                 Code.AGGREGATE_MISUSE,
-                f"`count` counts events: write count({arg.base} …)",
+                f"`{func}` {what} events: write {func}({arg.base} …)",
                 arg.span,
             )
             return (arg.base,), None
@@ -164,7 +200,7 @@ def _span_target(tc: TypeChecker, node: ast.Call, event: str) -> Type | None:
 
 def _result(tc: TypeChecker, node: ast.Call, value: Type) -> Type:
     func = node.func.name
-    if func in ("count", "distinct"):
+    if func in ("count", "distinct", "shared"):
         return INT
     if value.kind in (Kind.MONEY, Kind.DURATION):
         return value
@@ -184,6 +220,14 @@ def _by(tc: TypeChecker, node: ast.Call, events: tuple[str, ...], scope: Scope) 
     key = node.by.name
     if key not in KEYS:
         tc.rep.unknown(Code.UNKNOWN_KEY, "key", key, node.by.span, KEYS)
+        return
+    if key == "player" and node.func.name == "shared":
+        tc.rep.error(
+            Code.AGGREGATE_MISUSE,
+            "`shared` pairs the player with other players: share something else, e.g. "
+            f"{_SHARED_EXAMPLE}",
+            node.by.span,
+        )
         return
     field_name = KEYS[key]
     lacking = [ev for ev in events if field_name not in fields_of(ev)]

@@ -32,7 +32,7 @@ from dsl.format import format_expr
 from dsl.types import BOOL, COUNTRY, DURATION, FLOAT, INT, STRING, TIME, Kind, Type, money
 from dsl.values import DurationValue, MoneyValue, Value, evaluate
 from dsl.vocabulary import ACTIONS, EVENTS, KEYS, MARKETS, PROFILE, fields_of, minor_units
-from engine.kernels import ROW_F, ROW_I
+from engine.kernels import ROW_F, ROW_I, SHARED
 from engine.layout import (
     EVENT_CODES,
     MARKET_CODES,
@@ -371,7 +371,7 @@ class Compiler:
 
     def _aggregate_type(self, ctx: _PolicyCtx, node: ast.Call) -> Type:
         func = node.func.name
-        if func in ("count", "distinct"):
+        if func in ("count", "distinct", "shared"):
             return INT
         arg = node.args[0]
         assert isinstance(arg, ast.Attr)
@@ -484,7 +484,7 @@ class Compiler:
         arg = node.args[0]
         key = node.by.name if node.by else "player"
         value_col, x_col = -1, -1
-        if func == "count":
+        if func in ("count", "shared"):
             assert isinstance(arg, ast.Name)
             types: tuple[str, ...] = (arg.name,)
         elif func == "distinct":
@@ -503,6 +503,8 @@ class Compiler:
             if node.where is not None
             else None
         )
+        if func == "shared":
+            return self._shared(ctx, node, on, types, where, where_text)
         keycol = self.layout.key(key)
         distinct = func == "distinct"
         row = (keycol, value_col, x_col, int(distinct), 0)
@@ -524,7 +526,58 @@ class Compiler:
             windows.append(window)
         kind_code = ("count", "sum", "avg", "min", "max", "distinct").index(func)
         slot = len(self.program.aggregate_table)
-        self.program.aggregate_table.append((kind_code, keycol, *stores, *windows))
+        no_partners = (-1,) * len(MARKETS) + (0,) * len(MARKETS)
+        self.program.aggregate_table.append((kind_code, keycol, *stores, *windows, *no_partners))
+        self._slot_types.append((slot, on))
+        return f"AV[{slot}]"
+
+    def _shared(
+        self,
+        ctx: _PolicyCtx,
+        node: ast.Call,
+        on: tuple[str, ...],
+        types: tuple[str, ...],
+        where: str | None,
+        where_text: str | None,
+    ) -> str:
+        """`shared(EVENT by KEY over W within S)`: a log of each player's events with their
+        key (over W) and a distinct store of the players on each key (over S)."""
+        assert node.by is not None
+        assert node.over is not None
+        assert node.within is not None
+        key = node.by.name
+        player_col, key_col = self.layout.key("player"), self.layout.key(key)
+        owner = ctx.index if where else -1
+        stores, windows, partners, syncs = [], [], [], []
+        for m in MARKETS:
+            market = m if m in ctx.result.markets else ctx.result.markets[0]
+            window = self._window(ctx, node.over, market)
+            sync = self._window(ctx, node.within, market)
+            log = StoreSpec(index=0, key="player", window_ms=window)
+            stores.append(
+                self._store(
+                    ("shared", types, key, window, where_text, owner),
+                    log,
+                    types,
+                    (player_col, -1, key_col, 0, 0),
+                    where,
+                )
+            )
+            # Kept one millisecond longer than `within`: a partner `within` apart counts.
+            seen = StoreSpec(index=0, key=key, window_ms=sync + 1, distinct=True)
+            partners.append(
+                self._store(
+                    ("partners", types, key, sync, where_text, owner),
+                    seen,
+                    types,
+                    (key_col, -1, player_col, 1, 0),
+                    where,
+                )
+            )
+            windows.append(window)
+            syncs.append(sync)
+        slot = len(self.program.aggregate_table)
+        self.program.aggregate_table.append((SHARED, key_col, *stores, *windows, *partners, *syncs))
         self._slot_types.append((slot, on))
         return f"AV[{slot}]"
 
@@ -952,7 +1005,7 @@ _POLICY_ARGS = (
     "SCORE, ACTN, HR, HV, HN, SB, AV"
 )
 
-_AGGREGATE_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
+_AGGREGATE_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "distinct", "shared"})
 # Reason placeholders the decision fills from the event itself.
 EVENT_OWN_FIELDS = ("event_id", "player_id")
 

@@ -122,6 +122,7 @@ def _extend(sub: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
             where=_opt(sub),
             by=_opt_ident(),
             over=_opt(sub),
+            within=_opt(sub),
             alias=_opt_ident(),
         ),
         st.builds(

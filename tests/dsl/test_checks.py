@@ -633,6 +633,13 @@ CASES = [
         r"`count\(…\)` needs a window: add `over`",
     ),
     case(
+        "PB401-shared-without-within",
+        H + "rule r { on bet when shared(bet by round over 30m) > 3 score 10 }\n",
+        Code.AGGREGATE_WITHOUT_WINDOW,
+        "2:22",
+        r"`shared\(…\)` needs `within`: how close in time the two players' events must be",
+    ),
+    case(
         "PB402-sequence-without-window",
         H + "rule r { on withdrawal when sequence { deposit withdrawal } score 10 }\n",
         Code.SEQUENCE_WITHOUT_WINDOW,
@@ -662,6 +669,13 @@ CASES = [
         "4:45",
         r"must be longer than zero; `w` is 0s",
         markets=("UKGC",),
+    ),
+    case(
+        "PB404-zero-within",
+        H + "rule r { on bet when shared(bet by round over 30m within 0s) > 3 score 10 }\n",
+        Code.NON_POSITIVE_WINDOW,
+        "2:58",
+        r"the `within` of `shared` must be longer than zero; `0s` is 0s",
     ),
     case(
         "PB405-window-filter-uses-current-event",
@@ -714,6 +728,34 @@ CASES = [
         Code.AGGREGATE_MISUSE,
         "2:26",
         r"`present` is a function, not an aggregate",
+    ),
+    case(
+        "PB408-within-on-another-aggregate",
+        H + "rule r { on bet when count(bet over 30m within 3s) > 3 score 10 }\n",
+        Code.AGGREGATE_MISUSE,
+        "2:48",
+        r"only `shared` takes `within`; `count` looks back over its window alone",
+    ),
+    case(
+        "PB408-shared-without-by",
+        H + "rule r { on bet when shared(bet over 30m within 3s) > 3 score 10 }\n",
+        Code.AGGREGATE_MISUSE,
+        "2:22",
+        r"`shared` needs the key the players share: add `by`",
+    ),
+    case(
+        "PB408-shared-by-player",
+        H + "rule r { on bet when shared(bet by player over 30m within 3s) > 3 score 10 }\n",
+        Code.AGGREGATE_MISUSE,
+        "2:36",
+        r"`shared` pairs the player with other players",
+    ),
+    case(
+        "PB408-shared-of-a-field",
+        H + "rule r { on bet when shared(bet.amount by round over 30m within 3s) > 3 score 10 }\n",
+        Code.AGGREGATE_MISUSE,
+        "2:29",
+        r"`shared` reads events: write shared\(bet …\)",
     ),
     case(
         "PB408-aggregate-in-step-condition",
@@ -1754,6 +1796,7 @@ def test_did_you_mean_does_not_depend_on_the_hash_seed() -> None:
         "distinct(player by instrument over 30d) >= 3",  # shared cards (DESIGN's example)
         "distinct(player by round over 10s) >= 3",  # several players on one round
         "distinct(player by device over 7d) >= 3",
+        "shared(bet where amount >= 100 EUR by round over 30m within 3s) >= 12",
     ],
 )
 def test_distinct_players_by_a_key_reads_the_events_that_carry_it(condition: str) -> None:

@@ -6,7 +6,16 @@ import pytest
 
 import dsl
 from dsl.compiler import CompileError, compile_pack
-from engine.kernels import AQ_WIDTH, ST_WIDTH
+from engine.kernels import (
+    AQ_KEY,
+    AQ_PARTNERS,
+    AQ_STORE,
+    AQ_SYNC,
+    AQ_WIDTH,
+    AQ_WINDOW,
+    SHARED,
+    ST_WIDTH,
+)
 
 POLICY = """
 policy demo version 1 for MGA, UKGC
@@ -63,6 +72,30 @@ def test_distinct_keeps_a_hash_table_and_reads_both_keys() -> None:
     assert len(distinct) == 1
     assert distinct[0].key == "device"
     assert "key:device" in program.layout.int_columns
+
+
+def test_shared_reads_a_log_per_player_and_the_partners_per_key() -> None:
+    text = POLICY.replace(
+        "rule shared",
+        "rule pair { on bet when shared(bet by round over 30m within 3s) >= 9 score 1 }"
+        "\nrule shared",
+    )
+    program = compile_pack([_checked(text)])
+    [slot] = [row for row in program.aggregate_table if row[0] == SHARED]
+    assert len(slot) == AQ_WIDTH
+    assert slot[AQ_KEY] == program.layout.key("round")
+    log = program.stores[slot[AQ_STORE]]
+    partners = program.stores[slot[AQ_PARTNERS]]
+    assert (log.key, log.window_ms, log.distinct, log.events) == (
+        "player",
+        1_800_000,
+        False,
+        ("bet",),
+    )
+    # partners `within` 3 s are kept: the store holds one millisecond more
+    assert (partners.key, partners.window_ms, partners.distinct) == ("round", 3_001, True)
+    assert slot[AQ_WINDOW] == 1_800_000
+    assert slot[AQ_SYNC] == 3_000
 
 
 def test_two_policies_with_one_name_are_refused() -> None:

@@ -815,6 +815,18 @@ def test_booleans_names_and_attributes() -> None:
             ast.Call(Id("distinct"), (N("player"),), by=Id("device"), over=dur(604_800_000)),
         ),
         (
+            "shared(bet where amount >= 100 EUR by round over 30m within 3s) as n",
+            ast.Call(
+                Id("shared"),
+                (N("bet"),),
+                where=cmp(">=", N("amount"), money("100", "EUR")),
+                by=Id("round"),
+                over=dur(1_800_000),
+                within=dur(3_000),
+                alias=Id("n"),
+            ),
+        ),
+        (
             "count(deposit where a or b)",
             ast.Call(Id("count"), (N("deposit"),), where=or_(a, b)),
         ),

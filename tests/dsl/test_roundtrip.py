@@ -162,6 +162,6 @@ def test_upper_case_name_after_a_number_source_round_trips(src: str) -> None:
     assert_source_round_trips("policy p version 1\n" + src)
 
 
-@pytest.mark.parametrize("word", ["by", "over", "where"])
+@pytest.mark.parametrize("word", ["by", "over", "where", "within"])
 def test_clause_keyword_as_first_argument_round_trips(word: str) -> None:
     assert_source_round_trips(f"policy p version 1\ndefine x = f(({word}))")
