@@ -54,7 +54,13 @@ __all__ = [
 # An aware datetime (naive ones are rejected: a time without a zone is ambiguous across
 # markets) or epoch milliseconds. Kept as sent so a re-encoded event matches its input.
 Time: TypeAlias = Annotated[datetime, Meta(tz=True)] | int
-NonEmpty: TypeAlias = Annotated[str, Meta(min_length=1)]
+# Ids are keys in the engine and in PostgreSQL's indexes; 256 characters is ample for any
+# id scheme and keeps an index entry far below PostgreSQL's limit.
+NonEmpty: TypeAlias = Annotated[str, Meta(min_length=1, max_length=256)]
+# Times the contract accepts: 1970 up to (not including) 2100. Beyond, local-time
+# arithmetic overflows and storage would need partitions for centuries nobody plays in.
+TS_MIN_MS: Final = 0
+TS_END_MS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 # Amounts go into int64 columns in the batch engine, so the upper bound is int64's.
 MinorUnits: TypeAlias = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 NonNegative: TypeAlias = Annotated[int, Meta(ge=0)]
@@ -319,9 +325,31 @@ def _event_error(exc: msgspec.MsgspecError, line: int | None = None) -> EventErr
 def decode_event(data: bytes | str) -> Event:
     """Decode one JSON event, or raise `EventError` naming the offending field."""
     try:
-        return _DECODER.decode(data)
+        event = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
         raise _event_error(exc) from exc
+    _check_values(event, _has_nul(data))
+    return event
+
+
+def _has_nul(data: bytes | str) -> bool:
+    # JSON cannot carry a raw NUL inside a string, only the escape.
+    if isinstance(data, str):
+        return "\\u0000" in data
+    return b"\\u0000" in data
+
+
+def _check_values(event: BaseEvent, has_nul: bool, line: int | None = None) -> None:
+    """What the types cannot say: the time's range, and no NUL characters (PostgreSQL's
+    text cannot hold one, so such an event could never be stored)."""
+    at = ts_ms(event)
+    if not TS_MIN_MS <= at < TS_END_MS:
+        raise EventError("must be between 1970-01-01 and 2100-01-01", field="ts", line=line)
+    if has_nul:
+        for name in event.__struct_fields__:
+            value = getattr(event, name)
+            if isinstance(value, str) and "\x00" in value:
+                raise EventError("must not contain a NUL character", field=name, line=line)
 
 
 def decode_events_jsonl(data: bytes | str) -> list[Event]:
@@ -342,7 +370,9 @@ def decode_events_jsonl(data: bytes | str) -> list[Event]:
         pass
     else:
         lines = data.count(b"\n") + (not data.endswith(b"\n"))
-        if len(events) == lines:
+        if len(events) == lines and not _has_nul(data):
+            for number, event in enumerate(events, 1):
+                _check_values(event, False, line=number)  # no blank lines: index is line
             return events
     return _decode_line_by_line(data)
 
@@ -353,9 +383,11 @@ def _decode_line_by_line(data: bytes) -> list[Event]:
         if not line.strip():
             continue
         try:
-            events.append(_DECODER.decode(line))
+            event = _DECODER.decode(line)
         except msgspec.DecodeError as exc:
             raise _event_error(exc, line=number) from exc
+        _check_values(event, _has_nul(line), line=number)
+        events.append(event)
     return events
 
 

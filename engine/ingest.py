@@ -181,6 +181,10 @@ class Ingestor:
         self._writer: asyncio.Task[None] | None = None
         self._partitions = event_store.Partitions()
         self.replayed = 0
+        # One rebuild at a time; while a policy switch holds the service (`_holds`), a
+        # rebuild does not make it ready: the switch does, when its own rebuild is done.
+        self._rebuilding = asyncio.Lock()
+        self._holds = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -189,11 +193,16 @@ class Ingestor:
         return self._ready.is_set()
 
     @property
+    def shadow_packs(self) -> dict[int, CompiledPack]:
+        return dict(self._shadow_packs)
+
+    @property
     def pending(self) -> int:
         return len(self._pending)
 
     async def start(self) -> None:
-        await self._rebuild()
+        async with self._rebuilding:
+            await self._rebuild()
         self._writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
 
     async def stop(self) -> None:
@@ -213,13 +222,44 @@ class Ingestor:
     async def switch(
         self, pack: CompiledPack, version_id: int, shadows: dict[int, CompiledPack]
     ) -> None:
-        """Make `pack` the live policy: its state is rebuilt from every stored event."""
+        """Make `pack` the live policy: its state is rebuilt from every stored event.
+
+        If that fails, the previous pack is rebuilt and stays live, and the error is
+        raised: the caller's switch did not happen."""
+        self._holds += 1
         self._ready.clear()
-        await self.flush()
-        self.pack, self.version_id, self._shadow_packs = pack, version_id, dict(shadows)
-        await self._rebuild()
+        try:
+            await self.flush()
+            before = (self.pack, self.version_id, self._shadow_packs)
+            self.pack, self.version_id, self._shadow_packs = pack, version_id, dict(shadows)
+            try:
+                async with self._rebuilding:
+                    await self._rebuild()
+            except Exception:
+                self.pack, self.version_id, self._shadow_packs = before
+                await self._rebuild_until_done()
+                raise
+        finally:
+            self._holds -= 1
+            if self._holds == 0 and not self._rebuilding.locked():
+                self._ready.set()
+
+    async def _rebuild_until_done(self) -> None:
+        delay = 0.5
+        async with self._rebuilding:
+            while True:
+                try:
+                    await self._rebuild()
+                    return
+                except Exception as err:  # whatever it was, try again later
+                    log.error("rebuild_failed", error=repr(err), retry_in=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30)
 
     async def _rebuild(self) -> None:
+        """Replace the state with one built from every stored event. Callers hold
+        `_rebuilding`, so two rebuilds never interleave; the service is ready again
+        only when no switch holds it back."""
         self._ready.clear()
         started = time.perf_counter()
         mem = _Memory(self.pack, self._shadow_packs, self.limits.recent_ids)
@@ -238,7 +278,8 @@ class Ingestor:
                 if count % 4096 == 0:
                     await asyncio.sleep(0)  # let health checks answer during a long replay
         self._mem, self._seq, self.replayed = mem, seq, count
-        self._ready.set()
+        if self._holds == 0:
+            self._ready.set()
         log.info("state_rebuilt", events=count, seconds=round(time.perf_counter() - started, 3))
 
     # --- deciding --------------------------------------------------------------------
@@ -476,15 +517,7 @@ class Ingestor:
             if not g.future.done():
                 g.future.set_exception(UnavailableError("the write failed; retry shortly"))
                 g.future.exception()  # a group nobody awaits must not warn
-        delay = 0.5
-        while True:
-            try:
-                await self._rebuild()
-                return
-            except Exception as err:  # whatever it was, try again later
-                log.error("rebuild_failed", error=repr(err), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
+        await self._rebuild_until_done()
 
 
 def decision_time(event: BaseEvent) -> datetime:

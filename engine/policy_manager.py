@@ -44,7 +44,7 @@ class PolicyManager:
                 row = await store.get(conn, version_id)
             if row is None:
                 raise PolicyNotFoundError(f"policy version {version_id}")
-            folder = pv.materialize(row.files, self.folder / f"v{version_id}")
+            folder = pv.materialize(row.files, self._folder_of(row))
             loop = asyncio.get_running_loop()
             self._packs[version_id] = await loop.run_in_executor(None, pv.compile_folder, folder)
         return self._packs[version_id]
@@ -102,40 +102,55 @@ class PolicyManager:
         row = await self.version(version_id)
         if not row.ok:
             raise PolicyStateError(f"version {version_id} has errors; fix them before testing")
-        folder = pv.materialize(row.files, self.folder / f"v{version_id}")
+        folder = pv.materialize(row.files, self._folder_of(row))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, pv.run_tests, folder)
 
+    def _folder_of(self, row: store.VersionRow) -> Path:
+        # Named by content as well as id: a data folder reused with another database
+        # must not mix an old version's files into a new one's.
+        return self.folder / f"v{row.id}-{row.digest[:16]}"
+
     async def activate(self, version_id: int, by: str, kind: str = "activate") -> None:
-        assert self.ingestor is not None
         async with self.lock:
-            row = await self.version(version_id)
-            if not row.ok:
-                raise PolicyStateError(f"version {version_id} has errors and cannot go live")
-            pack = await self.pack(version_id)
-            async with self.pool.acquire() as conn:
+            await self._activate(version_id, by, kind)
+
+    async def _activate(self, version_id: int, by: str, kind: str) -> None:
+        """Switch the engine first, then record the activation: the record never names a
+        version that is not live. If recording fails, the previous version goes back."""
+        assert self.ingestor is not None
+        row = await self.version(version_id)
+        if not row.ok:
+            raise PolicyStateError(f"version {version_id} has errors and cannot go live")
+        pack = await self.pack(version_id)
+        async with self.pool.acquire() as conn:
+            shadow_ids = [v for v in await store.shadow_ids(conn) if v != version_id]
+        shadows = {v: await self.pack(v) for v in shadow_ids}
+        before = (self.ingestor.pack, self.ingestor.version_id, self.ingestor.shadow_packs)
+        await self.ingestor.switch(pack, version_id, shadows)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
                 await store.activate(conn, version_id, by, kind)
                 if row.shadow:
                     await store.set_shadow(conn, version_id, False)
-                shadow_ids = await store.shadow_ids(conn)
-            shadows = {v: await self.pack(v) for v in shadow_ids}
-            await self.ingestor.switch(pack, version_id, shadows)
-            log.info("policy_activated", version=version_id, by=by, kind=kind)
+        except BaseException:
+            await self.ingestor.switch(*before)
+            raise
+        log.info("policy_activated", version=version_id, by=by, kind=kind)
 
     async def rollback(self, by: str) -> int:
         """Make the version that was live before the current one live again."""
-        async with self.pool.acquire() as conn:
-            rows = await store.history(conn)
-        if len(rows) < 2:
-            raise PolicyStateError("there is no earlier live version to roll back to")
-        current = rows[-1]["version_id"]
-        earlier = next(
-            (r["version_id"] for r in reversed(rows) if r["version_id"] != current), None
-        )
-        if earlier is None:
-            raise PolicyStateError("there is no earlier live version to roll back to")
-        await self.activate(earlier, by, "rollback")
-        return int(earlier)
+        async with self.lock:
+            async with self.pool.acquire() as conn:
+                rows = await store.history(conn)
+            current = rows[-1]["version_id"] if rows else None
+            earlier = next(
+                (r["version_id"] for r in reversed(rows) if r["version_id"] != current), None
+            )
+            if earlier is None:
+                raise PolicyStateError("there is no earlier live version to roll back to")
+            await self._activate(int(earlier), by, "rollback")
+            return int(earlier)
 
     async def set_shadow(self, version_id: int, on: bool) -> None:
         assert self.ingestor is not None

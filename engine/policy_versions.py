@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -69,6 +70,11 @@ def validate_files(files: dict[str, str]) -> None:
                                field=f"files.{name}")  # fmt: skip
         if name.endswith(".pol"):
             _confine_lists(name, text)
+    folders = {str(p) for name in files for p in PurePosixPath(name).parents}
+    for name in files:
+        if name in folders:
+            raise VersionError(f"{name!r} is a file and also a folder of other files",
+                               field=f"files.{name}")  # fmt: skip
 
 
 def _confine_lists(name: str, text: str) -> None:
@@ -97,11 +103,21 @@ def digest(files: dict[str, str]) -> str:
 
 
 def materialize(files: dict[str, str], folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a version's files into `folder` (named by the caller after their content),
+    whole or not at all: written beside it, then renamed into place, so a reader never
+    sees half a pack and two writers do not trip over each other."""
+    if folder.exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     for name, text in files.items():
-        target = folder / name
+        target = staging / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    try:
+        staging.rename(folder)
+    except OSError:  # another writer got there first, with the same files
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -111,7 +127,7 @@ def check_files(files: dict[str, str]) -> tuple[bool, list[IssueOut]]:
     issues: list[IssueOut] = []
     ok = True
     with tempfile.TemporaryDirectory(prefix="pitboss-check-") as tmp:
-        root = materialize(files, Path(tmp))
+        root = materialize(files, Path(tmp) / "pack")
         for name in sorted(n for n in files if n.endswith(".pol")):
             path = root / name
             try:

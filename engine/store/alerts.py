@@ -17,6 +17,7 @@ _RAISE = """
 WITH found AS (
     SELECT id FROM alerts
     WHERE state = 'open' AND subject_kind = $1 AND subject_id = $2 AND family = $3
+      AND label IS NULL  -- an alert its case has judged takes no new hits
       AND last_seen >= $9::timestamptz - $15::interval
     ORDER BY last_seen DESC
     LIMIT 1
@@ -32,7 +33,7 @@ WITH found AS (
         player_id = $4,
         evidence = $13::jsonb,
         updated_at = now()
-    FROM found WHERE a.id = found.id AND a.state = 'open'
+    FROM found WHERE a.id = found.id AND a.state = 'open' AND a.label IS NULL
     RETURNING a.id
 )
 INSERT INTO alerts (subject_kind, subject_id, player_id, family, rules, severity, priority,

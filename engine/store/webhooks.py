@@ -19,6 +19,13 @@ async def claim_nonce(conn: asyncpg.Connection, provider: str, nonce: str, keep:
     return bool(status == "INSERT 0 1")
 
 
+async def release_nonce(conn: asyncpg.Connection, provider: str, nonce: str) -> None:
+    """Forget a nonce whose request was not taken, so that its retry can be."""
+    await conn.execute(
+        "DELETE FROM webhook_nonces WHERE provider = $1 AND nonce = $2", provider, nonce
+    )
+
+
 async def log_rejection(
     conn: asyncpg.Connection, provider: str, reason: str, remote: str | None
 ) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
 import structlog
 from aiohttp import web
@@ -85,7 +86,14 @@ def _from_unavailable(exc: UnavailableError) -> ProblemError:
     return ProblemError(503, "Unavailable", str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
+def _from_data_error(exc: asyncpg.DataError) -> ProblemError:
+    # PostgreSQL refused a value the request carried (a NUL in a text, a number out of
+    # range): the client's mistake, so a 4xx, though the field is no longer known here.
+    return ProblemError(422, "Invalid value", f"a value cannot be stored: {exc}")
+
+
 ERROR_MAP: dict[type[BaseException], Callable[[Any], ProblemError]] = {
+    asyncpg.DataError: _from_data_error,
     EventError: _from_event_error,
     ConflictError: _from_conflict,
     OverloadedError: _from_overloaded,
@@ -208,6 +216,11 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             metrics.observe_request(request.method, route, status, time.perf_counter() - started)
 
     return middleware
+
+
+def is_whole(raw: str, digits: int = 18) -> bool:
+    """A whole number in ASCII digits that fits a bigint (`str.isdigit` also takes '²')."""
+    return 0 < len(raw) <= digits and raw.isascii() and raw.isdigit()
 
 
 # --- bodies --------------------------------------------------------------------------

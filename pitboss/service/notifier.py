@@ -210,13 +210,14 @@ class Notifier:
             raise SendError("the notifier is not started")
         body = webhook_body(row)
         at = int(time.time())
+        # A new nonce per attempt: a receiver refuses a nonce it has seen, and a retry is a
+        # new request. The idempotency key stays the same across attempts.
+        nonce = uuid.uuid4().hex
         headers = {
             "Content-Type": "application/json",
             webhooks.TIMESTAMP: str(at),
-            # A new nonce per attempt: a receiver refuses a nonce it has seen, and a retry
-            # is a new request. The idempotency key stays the same across attempts.
-            webhooks.NONCE: uuid.uuid4().hex,
-            webhooks.SIGNATURE: webhooks.sign(secret, at, body),
+            webhooks.NONCE: nonce,
+            webhooks.SIGNATURE: webhooks.sign(secret, at, nonce, body),
             "Idempotency-Key": f"pitboss-notification-{row.id}",
         }
         async with self._session.post(

@@ -1,4 +1,4 @@
-"""Verifying inbound webhooks: HMAC-SHA256 over `timestamp.body`, a time tolerance, nonces,
+"""Verifying inbound webhooks: HMAC-SHA256 over `timestamp.nonce.body`, a time tolerance, nonces,
 and several signatures while a secret is rotated."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ SECRET = "psp-secret-0123456789abcdef"
 OLD = "the-old-secret-0123456789"
 BODY = b'{"type":"deposit","event_id":"e-1"}'
 NOW = 1_790_000_000
+N1 = "n-1"
 TOLERANCE = 300
 
 
@@ -28,7 +29,7 @@ def check(
     secret: str = SECRET,
 ) -> int:
     if signature is None:
-        signature = sign(SECRET, NOW, BODY)
+        signature = sign(SECRET, NOW, "n-1", BODY)
     return verify(
         secret,
         timestamp=timestamp,
@@ -47,11 +48,12 @@ def refused(reason: str, **kwargs: object) -> SignatureError:
     return info.value
 
 
-def test_sign_is_hmac_sha256_of_timestamp_dot_body() -> None:
-    mac = hmac.new(SECRET.encode(), f"{NOW}.".encode() + BODY, hashlib.sha256).hexdigest()
-    assert sign(SECRET, NOW, BODY) == "v1=" + mac
-    assert sign(SECRET, NOW + 1, BODY) != sign(SECRET, NOW, BODY)
-    assert sign(OLD, NOW, BODY) != sign(SECRET, NOW, BODY)
+def test_sign_is_hmac_sha256_of_timestamp_dot_nonce_dot_body() -> None:
+    mac = hmac.new(SECRET.encode(), f"{NOW}.n-1.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert sign(SECRET, NOW, "n-1", BODY) == "v1=" + mac
+    assert sign(SECRET, NOW + 1, "n-1", BODY) != sign(SECRET, NOW, "n-1", BODY)
+    assert sign(OLD, NOW, "n-1", BODY) != sign(SECRET, NOW, "n-1", BODY)
+    assert sign(SECRET, NOW, "n-2", BODY) != sign(SECRET, NOW, "n-1", BODY)
 
 
 def test_a_good_signature_returns_the_timestamp() -> None:
@@ -89,18 +91,18 @@ def test_a_timestamp_must_be_epoch_seconds(timestamp: str) -> None:
 
 
 def test_a_long_nonce_is_refused() -> None:
-    assert check(nonce="n" * 200) == NOW
+    assert check(nonce="n" * 200, signature=sign(SECRET, NOW, "n" * 200, BODY)) == NOW
     refused("bad_nonce", nonce="n" * 201)
 
 
 @pytest.mark.parametrize(
     "signature",
     [
-        sign(OLD, NOW, BODY),
-        sign(SECRET, NOW, BODY + b" "),
-        sign(SECRET, NOW - 1, BODY),
-        sign(SECRET, NOW, BODY).upper(),
-        sign(SECRET, NOW, BODY).removeprefix("v1="),
+        sign(OLD, NOW, "n-1", BODY),
+        sign(SECRET, NOW, "n-1", BODY + b" "),
+        sign(SECRET, NOW - 1, "n-1", BODY),
+        sign(SECRET, NOW, "n-1", BODY).upper(),
+        sign(SECRET, NOW, "n-1", BODY).removeprefix("v1="),
         "v1=",
         "garbage",
     ],
@@ -116,9 +118,9 @@ def test_the_body_is_signed_byte_for_byte() -> None:
 @pytest.mark.parametrize(
     "header",
     [
-        f"{sign(OLD, NOW, BODY)},{sign(SECRET, NOW, BODY)}",
-        f"{sign(SECRET, NOW, BODY)}, {sign(OLD, NOW, BODY)}",
-        f" {sign(SECRET, NOW, BODY)} ",
+        f"{sign(OLD, NOW, N1, BODY)},{sign(SECRET, NOW, N1, BODY)}",
+        f"{sign(SECRET, NOW, N1, BODY)}, {sign(OLD, NOW, N1, BODY)}",
+        f" {sign(SECRET, NOW, N1, BODY)} ",
     ],
 )
 def test_one_matching_signature_of_several_is_enough(header: str) -> None:
@@ -126,7 +128,7 @@ def test_one_matching_signature_of_several_is_enough(header: str) -> None:
 
 
 def test_during_a_rotation_either_secret_verifies_both_signatures() -> None:
-    header = f"{sign(OLD, NOW, BODY)},{sign(SECRET, NOW, BODY)}"
+    header = f"{sign(OLD, NOW, N1, BODY)},{sign(SECRET, NOW, N1, BODY)}"
     assert check(signature=header, secret=OLD) == NOW
     assert check(signature=header, secret=SECRET) == NOW
     refused("bad_signature", signature=header, secret="a-third-secret-0123456789")

@@ -511,3 +511,18 @@ async def test_the_routes_are_documented(client: Client) -> None:
     assert "post" in doc["paths"]["/v1/cases/{id}/transition"]
     assert "delete" in doc["paths"]["/v1/players/{id}/restrictions/{rid}"]
     assert "get" in doc["paths"]["/v1/rules/quality"]
+
+
+async def test_a_hit_after_the_case_cleared_its_alert_is_a_new_alert(client: Client) -> None:
+    first = await aml_alert(client, "p-judged")
+    case = await open_case(client, first)
+    await move(client, case["id"], "investigating", "cleared")  # judged, not closed yet
+    await send(
+        client, event("deposit", player_id="p-judged", amount=LARGE, ts="2026-11-02T10:00:00Z")
+    )
+    found = await alerts(client, player="p-judged", family="aml", state="open")
+    fresh = [a for a in found if a["id"] != first]
+    assert len(fresh) == 1
+    assert fresh[0]["repeats"] == 1
+    judged = await (await client.get(f"/v1/alerts/{first}")).json()
+    assert judged["repeats"] == 1

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from engine.webhooks import NONCE, SIGNATURE, TIMESTAMP, sign
 from tests.service.conftest import KYC_SECRET, PSP_SECRET, event
+from tests.service.serving import service_of
 
 Client = TestClient[Any, Any]
 
@@ -28,11 +29,12 @@ def signed(
     nonce: str | None = None,
 ) -> dict[str, str]:
     at = int(time.time()) if at is None else at
+    nonce = nonce or uuid.uuid4().hex
     return {
         "Content-Type": "application/json",
         TIMESTAMP: str(at),
-        NONCE: nonce or uuid.uuid4().hex,
-        SIGNATURE: sign(secret, at, body),
+        NONCE: nonce,
+        SIGNATURE: sign(secret, at, nonce, body),
     }
 
 
@@ -90,7 +92,7 @@ async def test_a_signed_kyc_event_is_decided(client: Client, db: asyncpg.Connect
 async def test_a_rotated_secret_may_send_both_signatures(client: Client) -> None:
     body = encoded(event("withdrawal"))
     headers = signed(body)
-    old = sign("the-old-secret-0123456789", int(headers[TIMESTAMP]), body)
+    old = sign("the-old-secret-0123456789", int(headers[TIMESTAMP]), headers[NONCE], body)
     headers[SIGNATURE] = f"{old}, {headers[SIGNATURE]}"
     assert (await send(client, "acmepay", body, headers)).status == 200
 
@@ -101,14 +103,16 @@ async def test_a_bad_signature_is_refused_logged_and_counted(
     body = encoded(event("deposit"))
     at = int(time.time())
     wrong = {
-        "other secret": sign(KYC_SECRET, at, body),
-        "other body": sign(PSP_SECRET, at, encoded(event("deposit"))),
-        "other time": sign(PSP_SECRET, at - 1, body),
-        "garbage": "v1=00",
+        "other secret": lambda nonce: sign(KYC_SECRET, at, nonce, body),
+        "other body": lambda nonce: sign(PSP_SECRET, at, nonce, encoded(event("deposit"))),
+        "other time": lambda nonce: sign(PSP_SECRET, at - 1, nonce, body),
+        # A captured request replayed with a fresh nonce: the nonce is signed.
+        "other nonce": lambda nonce: sign(PSP_SECRET, at, "captured-" + nonce, body),
+        "garbage": lambda nonce: "v1=00",
     }
     for n, signature in enumerate(wrong.values(), 1):
-        headers = signed(body, at=at)
-        headers[SIGNATURE] = signature
+        headers = signed(body, at=at, nonce=f"nonce-{n}")
+        headers[SIGNATURE] = signature(f"nonce-{n}")
         resp = await send(client, "acmepay", body, headers)
         await refused(client, db, resp, "bad_signature", n)
 
@@ -134,8 +138,10 @@ async def test_a_timestamp_that_is_not_a_number_is_refused(
 ) -> None:
     body = encoded(event("deposit"))
     headers = signed(body)
-    headers[TIMESTAMP] = "yesterday"
-    await refused(client, db, await send(client, "acmepay", body, headers), "bad_timestamp")
+    for n, bad in enumerate(["yesterday", "9" * 400, "²"], 1):
+        headers[TIMESTAMP] = bad
+        resp = await send(client, "acmepay", body, headers)
+        await refused(client, db, resp, "bad_timestamp", n)
 
 
 async def test_a_replayed_nonce_is_refused(client: Client, db: asyncpg.Connection) -> None:
@@ -188,3 +194,16 @@ async def test_a_signed_invalid_event_names_the_field(client: Client) -> None:
     resp = await send(client, "acmepay", body, signed(body))
     assert resp.status == 422
     assert (await resp.json())["field"] == "amount"
+
+
+async def test_a_request_not_taken_can_be_retried_with_its_nonce(client: Client) -> None:
+    body = encoded(event("deposit"))
+    headers = signed(body, nonce="retry-me")
+    ingestor = service_of(client).ingestor
+    ingestor._ready.clear()  # as during a rebuild: the service answers 503
+    try:
+        assert (await send(client, "acmepay", body, headers)).status == 503
+    finally:
+        ingestor._ready.set()
+    assert (await send(client, "acmepay", body, headers)).status == 200
+    assert (await send(client, "acmepay", body, headers)).status == 401

@@ -23,7 +23,14 @@ from engine.store import cases as store
 from engine.store import restrictions as restriction_store
 from engine.store.cases import AlertDetail, AlertRow, EntryRow, RuleQuality
 from engine.store.restrictions import RestrictionRow
-from pitboss.service.http import ProblemError, Routes, json_response, read_body, register_error
+from pitboss.service.http import (
+    ProblemError,
+    Routes,
+    is_whole,
+    json_response,
+    read_body,
+    register_error,
+)
 from pitboss.service.notifier import notify_targets
 from pitboss.service.state import SERVICE, Service
 
@@ -192,7 +199,7 @@ def _now() -> datetime:
 
 def _path_id(request: web.Request, name: str, what: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or not 0 < int(raw) <= _BIGINT:
+    if not is_whole(raw) or not 0 < int(raw) <= _BIGINT:
         raise ProblemError(404, "Not found", f"no {what} {raw!r}", field=name)
     return int(raw)
 
@@ -201,7 +208,7 @@ def _query_int(request: web.Request, name: str, lo: int, hi: int) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not is_whole(raw) or not lo <= int(raw) <= hi:
         raise ProblemError(
             422, "Invalid query", f"{name} must be a whole number from {lo} to {hi}", field=name
         )

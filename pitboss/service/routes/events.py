@@ -159,13 +159,21 @@ async def post_webhook(request: web.Request) -> web.Response:
                 raise webhooks.SignatureError("replay", "this nonce was used before")
     except webhooks.SignatureError as exc:
         await _refuse(request, name, exc)
-    event = decode_event(body)
-    if event_type(event) not in webhooks.ALLOWED_TYPES[provider.kind]:
-        allowed = ", ".join(sorted(webhooks.ALLOWED_TYPES[provider.kind]))
-        raise ProblemError(
-            422, "Invalid event", f"a {provider.kind} provider may send {allowed}", field="type"
-        )
-    [reply] = await service.ingestor.decide([event])
+    try:
+        event = decode_event(body)
+        if event_type(event) not in webhooks.ALLOWED_TYPES[provider.kind]:
+            allowed = ", ".join(sorted(webhooks.ALLOWED_TYPES[provider.kind]))
+            raise ProblemError(
+                422, "Invalid event", f"a {provider.kind} provider may send {allowed}",
+                field="type",
+            )  # fmt: skip
+        [reply] = await service.ingestor.decide([event])
+    except BaseException:
+        # Not taken (503 while rebuilding, say): the provider's retry of this very request
+        # must not be refused as a replay.
+        async with service.pool.acquire() as conn:
+            await webhook_store.release_nonce(conn, name, nonce)
+        raise
     return raw_json(reply)
 
 

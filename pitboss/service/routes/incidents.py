@@ -10,7 +10,7 @@ from aiohttp import web
 from engine.incidents import KINDS
 from engine.store import incidents as store
 from engine.store.incidents import Incident, Notification
-from pitboss.service.http import ProblemError, Routes, json_response, read_body
+from pitboss.service.http import ProblemError, Routes, is_whole, json_response, read_body
 from pitboss.service.state import SERVICE
 
 ROUTES = Routes()
@@ -37,7 +37,7 @@ class CloseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 def _incident_id(request: web.Request) -> int:
     raw = request.match_info["incident_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_whole(raw):
         raise ProblemError(404, "Not found", f"no incident {raw!r}", field="incident_id")
     return int(raw)
 
@@ -61,7 +61,7 @@ def _whole(request: web.Request, name: str, allowed: range) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) not in allowed:
+    if not is_whole(raw) or int(raw) not in allowed:
         raise ProblemError(
             422,
             "Invalid query",
@@ -75,7 +75,7 @@ def _cursor(request: web.Request) -> int | None:
     raw = request.query.get("cursor")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_whole(raw):
         raise ProblemError(
             422, "Invalid query", "cursor must be a next_cursor from an earlier page",
             field="cursor",

@@ -11,7 +11,14 @@ from aiohttp import web
 from engine import policy_versions as pv
 from engine.policy_manager import PolicyNotFoundError, PolicyStateError
 from engine.store import policies as store
-from pitboss.service.http import ProblemError, Routes, json_response, read_body, register_error
+from pitboss.service.http import (
+    ProblemError,
+    Routes,
+    is_whole,
+    json_response,
+    read_body,
+    register_error,
+)
 from pitboss.service.state import SERVICE
 
 ROUTES = Routes()
@@ -96,7 +103,7 @@ class ShadowOut(msgspec.Struct, kw_only=True):
 
 def _version_id(request: web.Request) -> int:
     raw = request.match_info["version"]
-    if not raw.isdigit() or len(raw) > 9:
+    if not is_whole(raw, 9):
         raise ProblemError(404, "Not found", f"no policy version {raw!r}", field="version")
     return int(raw)
 
