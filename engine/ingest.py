@@ -179,6 +179,7 @@ class Ingestor:
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None  # the writer's own
         self._partitions = event_store.Partitions()
         self.replayed = 0
         # One rebuild at a time; while a policy switch holds the service (`_holds`), a
@@ -213,6 +214,7 @@ class Ingestor:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        await self._release_connection()
 
     async def flush(self) -> None:
         while self._pending and self._writer is not None and not self._writer.done():
@@ -482,14 +484,31 @@ class Ingestor:
                     self._on_commit(notified)
 
     async def _commit(self, group: _Group) -> list[int]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            months = {(ts.year, ts.month) for ts in group.times}
-            await self._partitions.ensure(conn, months)
-            await event_store.write(conn, group.events, group.decisions, group.keys, group.shadow)
-            await alert_store.raise_alerts(
-                conn, list(group.alerts.values()), self.limits.alert_window_s
-            )
-            return await incident_store.open_incidents(conn, group.incidents, self._targets)
+        # The writer keeps one connection: taking one from the pool and giving it back
+        # (with its reset query) for every group cost as much as a small group's COPYs.
+        if self._conn is None:
+            self._conn = await self.pool.acquire()
+        conn = self._conn
+        try:
+            async with conn.transaction():
+                months = {(ts.year, ts.month) for ts in group.times}
+                await self._partitions.ensure(conn, months)
+                await event_store.write(
+                    conn, group.events, group.decisions, group.keys, group.shadow
+                )
+                await alert_store.raise_alerts(
+                    conn, list(group.alerts.values()), self.limits.alert_window_s
+                )
+                return await incident_store.open_incidents(conn, group.incidents, self._targets)
+        except BaseException:
+            await self._release_connection()  # it may be broken; the next commit takes anew
+            raise
+
+    async def _release_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn, timeout=5)
 
     def _settle(self, group: _Group) -> None:
         for eid, (fp, _) in group.replies.items():

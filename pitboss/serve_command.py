@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, help="service data folder (PITBOSS_DATA_DIR)")
     p.add_argument("--policy-dir", type=Path, help="pack installed as version 1 on a new database")
     p.set_defaults(run=run)
+
+
+async def _freeze_startup_objects(app: object) -> None:
+    """Move everything built at start (compiled packs, replayed state: millions of
+    objects) out of the garbage collector's sight. Full collections over them took
+    90–170 ms every second or so under load and set the p99 latency."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:  # uvloop does not build on Windows
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    app = make_app(settings)
+    app.on_startup.append(_freeze_startup_objects)  # runs after the app's own start-up
     web.run_app(
-        make_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop=loop,
