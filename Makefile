@@ -16,7 +16,7 @@ test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check dsl engine simulator pitboss tests load
+	$(BIN)/ruff format --check dsl engine simulator pitboss regapi sandbox tests load
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -8,6 +8,7 @@ answers 503 while that runs. Compiling happens off the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from engine import policy_versions as pv
 from engine.ingest import Ingestor
 from engine.runtime import CompiledPack
 from engine.store import policies as store
+from regapi import audit
 
 log = structlog.get_logger("pitboss.policies")
 
@@ -61,16 +63,19 @@ class PolicyManager:
                     raise PolicyStateError(
                         f"the pack in {pack_dir} has errors; run `pitboss check`"
                     )
-                row = await store.insert(
-                    conn,
-                    files=files,
-                    digest=pv.digest(files),
-                    ok=ok,
-                    issues=[_plain(i) for i in issues],
-                    by="system",
-                    note=f"installed from {pack_dir}",
-                )
-                await store.activate(conn, row.id, "system", "activate")
+                async with conn.transaction():
+                    row = await store.insert(
+                        conn,
+                        files=files,
+                        digest=pv.digest(files),
+                        ok=ok,
+                        issues=[_plain(i) for i in issues],
+                        by="system",
+                        note=f"installed from {pack_dir}",
+                    )
+                    await store.activate(conn, row.id, "system", "activate")
+                    await _audit_version(conn, row, "system")
+                    await _audit_live(conn, None, row.id, "activate", "system")
                 live = row.id
                 log.info("policy_installed", version=live, folder=str(pack_dir))
             shadow_ids = await store.shadow_ids(conn)
@@ -80,8 +85,8 @@ class PolicyManager:
     async def upload(self, files: dict[str, str], by: str, note: str) -> store.VersionRow:
         loop = asyncio.get_running_loop()
         ok, issues = await loop.run_in_executor(None, pv.check_files, files)
-        async with self.pool.acquire() as conn:
-            return await store.insert(
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.insert(
                 conn,
                 files=files,
                 digest=pv.digest(files),
@@ -90,6 +95,8 @@ class PolicyManager:
                 by=by,
                 note=note,
             )
+            await _audit_version(conn, row, by)
+            return row
 
     async def version(self, version_id: int) -> store.VersionRow:
         async with self.pool.acquire() as conn:
@@ -133,6 +140,8 @@ class PolicyManager:
                 await store.activate(conn, version_id, by, kind)
                 if row.shadow:
                     await store.set_shadow(conn, version_id, False)
+                    await _audit_version(conn, row, by, shadow=False)
+                await _audit_live(conn, before[1], version_id, kind, by)
         except BaseException:
             await self.ingestor.switch(*before)
             raise
@@ -152,7 +161,7 @@ class PolicyManager:
             await self._activate(int(earlier), by, "rollback")
             return int(earlier)
 
-    async def set_shadow(self, version_id: int, on: bool) -> None:
+    async def set_shadow(self, version_id: int, on: bool, by: str = "api") -> None:
         assert self.ingestor is not None
         async with self.lock:
             row = await self.version(version_id)
@@ -163,10 +172,49 @@ class PolicyManager:
             if on:
                 await self.pack(version_id)
             async with self.pool.acquire() as conn:
-                await store.set_shadow(conn, version_id, on)
+                async with conn.transaction():
+                    await store.set_shadow(conn, version_id, on)
+                    if row.shadow != on:
+                        await _audit_version(conn, row, by, shadow=on)
                 shadow_ids = await store.shadow_ids(conn)
             shadows = {v: await self.pack(v) for v in shadow_ids}
             await self.ingestor.switch(self.ingestor.pack, self.ingestor.version_id, shadows)
+
+
+# The audit trail (entity "policy"): each version by its id, and "live", which version is
+# live. In the transaction of the change they record.
+
+
+def _audited(row: store.VersionRow, shadow: bool) -> dict[str, object]:
+    files = {path: hashlib.sha256(text.encode()).hexdigest() for path, text in row.files.items()}
+    return {"digest": row.digest, "files": files, "note": row.note, "ok": row.ok,
+            "shadow": shadow}  # fmt: skip
+
+
+async def _audit_version(
+    conn: asyncpg.Connection, row: store.VersionRow, by: str, *, shadow: bool | None = None
+) -> None:
+    """A new version (shadow None), or its shadow switched to `shadow`."""
+    if shadow is None:
+        await audit.record(conn, entity="policy", entity_id=str(row.id), action="create",
+                           actor=by, before=None, after=_audited(row, row.shadow))  # fmt: skip
+    else:
+        await audit.record(conn, entity="policy", entity_id=str(row.id), action="update",
+                           actor=by, before=_audited(row, row.shadow),
+                           after=_audited(row, shadow))  # fmt: skip
+
+
+async def _audit_live(
+    conn: asyncpg.Connection, previous: int | None, version_id: int, kind: str, by: str
+) -> None:
+    last = await audit.latest(conn, "policy", "live")
+    # A database older than the audit trail has a live version and no record of it yet.
+    before = last.after if last is not None else None
+    if before is None and previous is not None:
+        before = {"version": previous}
+    await audit.record(conn, entity="policy", entity_id="live",
+                       action="create" if before is None else "update", actor=by,
+                       before=before, after={"version": version_id, "kind": kind})  # fmt: skip
 
 
 def _plain(issue: pv.IssueOut) -> dict[str, object]:

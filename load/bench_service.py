@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -159,6 +160,29 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _token() -> str:
+    """The bearer token the load generators send (set in the environment before the
+    worker process is spawned)."""
+    return os.environ["PITBOSS_BENCH_TOKEN"]
+
+
+def _ingest_token(service_url: str, database_url: str, data_dir: Path) -> str:
+    """Register an `ingest` client as an operator would, and get a token for it."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PITBOSS_DATA_DIR": str(data_dir)}
+    made = subprocess.run(
+        [sys.executable, "-m", "pitboss.cli", "clients", "create", "--name", "bench",
+         "--role", "ingest", "--json"],
+        cwd=REPO, env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    client = json.loads(made.stdout)
+    form = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_id": client["client_id"],
+         "client_secret": client["client_secret"]}
+    ).encode()  # fmt: skip
+    with urllib.request.urlopen(f"{service_url}/oauth2/token", data=form, timeout=10) as resp:
+        return f"Bearer {json.loads(resp.read())['access_token']}"
 
 
 class Service:
@@ -281,7 +305,7 @@ def closed_loop(url: str, bodies: list[bytes], connections: int, seconds: float)
         statuses: Counter[int] = Counter()
         errors = 0
         it = iter(bodies)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Authorization": _token()}
         connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector) as session:
             started = time.perf_counter()
@@ -322,7 +346,7 @@ def open_loop(url: str, bodies: list[bytes], rate: float, seconds: float) -> Pha
         latencies: list[float] = []
         statuses: Counter[int] = Counter()
         errors = 0
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Authorization": _token()}
         n = min(len(bodies), int(rate * seconds))
         connector = aiohttp.TCPConnector(limit=1024)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -371,7 +395,7 @@ def batches(url: str, bodies: list[bytes], size: int, connections: int) -> Phase
         statuses: Counter[int] = Counter()
         events = errors = 0
         it = iter(payloads)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Authorization": _token()}
         timeout = aiohttp.ClientTimeout(total=300)
         connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -413,6 +437,7 @@ def wrk_closed_loop(
     script = workdir / "events.lua"
     script.write_text(WRK_SCRIPT)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s",
+           "-H", f"Authorization: {_token()}",
            "-s", str(script), url, "--", str(events_file), str(threads)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     match = re.search(r"^RESULT (.*)$", out, re.M)
@@ -511,6 +536,10 @@ def main() -> None:
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                 try:
                     start_s = service.wait_ready()
+                    # Before the first task: the pool's worker inherits the environment.
+                    os.environ["PITBOSS_BENCH_TOKEN"] = _ingest_token(
+                        service.url, database_url, work / "data"
+                    )
                     print(f"service ready in {start_s:.1f} s (empty database); "
                           f"phase a with {client}", flush=True)  # fmt: skip
                     pool.submit(closed_loop, service.url, warm_up, 16, 60.0).result()

@@ -401,6 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
     from pitboss import serve_command
 
     serve_command.add_parser(sub)
+
+    from pitboss import keys_command
+
+    keys_command.add_parser(sub)
+
+    from pitboss import clients_command
+
+    clients_command.add_parser(sub)  # `clients`, and `keys rotate|list|retire` beside the above
+
+    from pitboss import audit_command
+
+    audit_command.add_parser(sub)
     return parser
 
 

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from pitboss.service.app import make_app
+    from pitboss.service.auth import StartupRefusedError
     from pitboss.service.logging import configure
     from pitboss.service.settings import Settings, SettingsError
 
@@ -61,12 +62,28 @@ def run(args: argparse.Namespace) -> int:
     asyncio.set_event_loop(loop)
     app = make_app(settings)
     app.on_startup.append(_freeze_startup_objects)  # runs after the app's own start-up
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        access_log=None,
-        print=lambda message: print(message, file=sys.stderr, flush=True),
-    )
+    ssl_context = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        from regapi.auth.transport import server_context
+
+        try:
+            ssl_context = server_context(
+                settings.tls_cert, settings.tls_key, settings.tls_client_ca
+            )
+        except OSError as exc:  # ssl.SSLError included: a key that is not the cert's
+            print(f"pitboss serve: cannot load the TLS files: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop=loop,
+            ssl_context=ssl_context,
+            access_log=None,
+            print=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+    except StartupRefusedError as exc:
+        print(f"pitboss serve: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     return EXIT_OK

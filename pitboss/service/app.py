@@ -16,7 +16,7 @@ from aiohttp import web
 import pitboss
 from engine.ingest import IngestLimits, Ingestor
 from engine.policy_manager import PolicyManager
-from pitboss.service import database, openapi
+from pitboss.service import auth, database, openapi
 from pitboss.service.http import (
     Routes,
     limits_middleware,
@@ -26,7 +26,20 @@ from pitboss.service.http import (
 )
 from pitboss.service.metrics import Metrics
 from pitboss.service.notifier import Notifier, notify_targets
-from pitboss.service.routes import cases, events, incidents, ops, policies
+from pitboss.service.pii import pii_keys
+from pitboss.service.regulator_requests import WORKER, RequestWorker
+from pitboss.service.routes import (
+    cases,
+    config,
+    events,
+    incidents,
+    oauth,
+    ops,
+    players,
+    policies,
+    regulator,
+    regulator_webhook,
+)
 from pitboss.service.settings import Settings
 from pitboss.service.state import SERVICE, Service
 
@@ -37,7 +50,15 @@ ROUTE_MODULES: tuple[Routes, ...] = (
     policies.ROUTES,
     incidents.ROUTES,
     cases.ROUTES,
+    players.ROUTES,
+    config.ROUTES,
     ops.ROUTES,
+    oauth.ROUTES,
+)
+# Mounted as sub-apps (prefix, routes), each with the regulator access log.
+SUB_APPS: tuple[tuple[str, Routes], ...] = (
+    ("/regulator", regulator.ROUTES),
+    ("/webhook/regulator", regulator_webhook.ROUTES),
 )
 
 
@@ -47,25 +68,35 @@ def all_routes() -> list[object]:
 
 def make_app(settings: Settings) -> web.Application:
     metrics = Metrics()
+    access = auth.Access(
+        settings, [r for table in (*ROUTE_MODULES, *(t for _, t in SUB_APPS)) for r in table.routes]
+    )
+    auth.announce(settings)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             request_id_middleware,
             metrics_middleware(metrics),
             problem_middleware,
+            access.middleware(),
             limits_middleware(settings.max_inflight_requests),
         ],
     )
     for table in ROUTE_MODULES:
         table.install(app)
+    for prefix, table in SUB_APPS:
+        app.add_subapp(prefix, regulator.sub_app(table))
     doc = openapi.document(
         [r for table in ROUTE_MODULES for r in table.routes],
         title="Pitboss",
         version=pitboss.__version__,
+        mounted=SUB_APPS,
     )
     app[ops.OPENAPI] = msgspec.json.encode(doc)
+    app[auth.ACCESS] = access
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        keys = pii_keys(settings)  # first: no key, no start (and nothing touched)
         url = settings.database_url or database.embedded_url(settings.data_dir)
         async with database.open_pool(url, size=settings.pool_size) as pool:
             policies_ = PolicyManager(pool, settings.data_dir)
@@ -89,6 +120,8 @@ def make_app(settings: Settings) -> web.Application:
             policies_.ingestor = ingestor
             await ingestor.start()
             await notifier.start()
+            app[WORKER] = requests = RequestWorker(pool, settings, keys)
+            await requests.start()
             app[SERVICE] = Service(
                 settings=settings,
                 metrics=metrics,
@@ -96,6 +129,7 @@ def make_app(settings: Settings) -> web.Application:
                 ingestor=ingestor,
                 policies=policies_,
                 notifier=notifier,
+                keys=keys,
             )
             log.info("ready", policy_version=version, replayed=ingestor.replayed)
             try:
@@ -104,6 +138,8 @@ def make_app(settings: Settings) -> web.Application:
                 # The ingestor first: its last commits may queue notifications.
                 await ingestor.stop()
                 await notifier.stop()
+                await requests.stop()
 
     app.cleanup_ctx.append(lifetime)
+    app.cleanup_ctx.append(access.lifetime)  # after the pool is open
     return app

@@ -281,6 +281,8 @@ class Route:
     query: Mapping[str, tuple[type, str]] = field(default_factory=dict)  # name → (type, doc)
     headers: Mapping[str, str] = field(default_factory=dict)  # request header → doc
     content_type: str = "application/json"
+    # The roles that may call it (regapi.auth.roles); empty: public, no token.
+    roles: tuple[str, ...] = ()
 
 
 class Routes:
@@ -289,9 +291,14 @@ class Routes:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+    def add(
+        self, method: str, path: str, *, roles: tuple[str, ...], **meta: Any
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler. `roles` is required, so that no route is public by
+        omission: `roles=PUBLIC` (empty) says so on purpose."""
+
         def register(handler: Handler) -> Handler:
-            self.routes.append(Route(method, path, handler, **meta))
+            self.routes.append(Route(method, path, handler, roles=tuple(roles), **meta))
             return handler
 
         return register

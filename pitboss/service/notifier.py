@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -29,10 +27,11 @@ import msgspec
 import structlog
 
 import pitboss
-from engine import webhooks
 from engine.store import incidents as store
 from engine.store.incidents import Outgoing, Target
+from pitboss.service import outbound
 from pitboss.service.metrics import Metrics
+from pitboss.service.outbound import SendError
 from pitboss.service.settings import Settings
 
 log = structlog.get_logger("pitboss.notifier")
@@ -52,10 +51,6 @@ def notify_targets(settings: Settings) -> list[Target]:
 
 def incident_path(incident_id: object) -> str:
     return f"/v1/incidents/{incident_id}"
-
-
-class SendError(Exception):
-    """One attempt failed; the message is kept as the row's `last_error`."""
 
 
 class Notifier:
@@ -163,9 +158,9 @@ class Notifier:
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failure: doubling, capped, with jitter."""
         s = self._settings
-        ceiling = min(s.notify_backoff_max_s, s.notify_backoff_s * 2 ** min(attempts - 1, 60))
-        # Somewhere in the upper half, so senders that failed together do not retry together.
-        return timedelta(seconds=ceiling * self._random.uniform(0.5, 1.0))
+        return outbound.backoff(
+            attempts, base_s=s.notify_backoff_s, max_s=s.notify_backoff_max_s, rng=self._random
+        )
 
     async def _attempt(self, row: Outgoing) -> str | None:
         """Send once; None on success, else why it failed."""
@@ -208,24 +203,17 @@ class Notifier:
             raise SendError("incident_webhook_secret is not set")
         if self._session is None:
             raise SendError("the notifier is not started")
-        body = webhook_body(row)
-        at = int(time.time())
-        # A new nonce per attempt: a receiver refuses a nonce it has seen, and a retry is a
-        # new request. The idempotency key stays the same across attempts.
-        nonce = uuid.uuid4().hex
-        headers = {
-            "Content-Type": "application/json",
-            webhooks.TIMESTAMP: str(at),
-            webhooks.NONCE: nonce,
-            webhooks.SIGNATURE: webhooks.sign(secret, at, nonce, body),
-            "Idempotency-Key": f"pitboss-notification-{row.id}",
-        }
-        async with self._session.post(
-            row.target, data=body, headers=headers, allow_redirects=False
-        ) as resp:
-            if not 200 <= resp.status < 300:
-                said = _one_line((await resp.content.read(200)).decode(errors="replace"))
-                raise SendError(f"HTTP {resp.status}" + (f": {said}" if said else ""))
+        # The idempotency key stays the same across attempts (each has its own nonce).
+        await outbound.post_signed(
+            self._session,
+            row.target,
+            webhook_body(row),
+            secret=secret,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"pitboss-notification-{row.id}",
+            },
+        )
 
 
 def _one_line(text: object) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
-from pitboss.service.http import PROBLEM, ProblemBody, Route
+from pitboss.service.http import PROBLEM, ProblemBody, Route, Routes
 
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _REF = "#/components/schemas/{name}"
@@ -25,10 +26,42 @@ _REASONS = {
     503: "UnavailableError; retry after the time in Retry-After",
 }
 _PY_TYPES = {int: "integer", str: "string", bool: "boolean", float: "number"}
+_SECURITY = {
+    "oauth2": {
+        "type": "oauth2",
+        "description": "Client credentials; a route admits tokens holding any of its roles "
+        "(the scopes listed). /regulator/* also needs mutual TLS and an allowed address.",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth2/token",
+                "scopes": {
+                    "regulator_read": "regulators: read the sensitive routes",
+                    "compliance_officer": "analyst and policy admin, plus the sensitive routes",
+                    "ingest": "send events, read decisions",
+                    "analyst": "alerts, cases, restrictions, incidents, rule quality",
+                    "policy_admin": "policy versions",
+                    "player_frontend": "a player's status only",
+                    "ops": "metrics",
+                },
+            }
+        },
+    }
+}
 
 
-def document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
-    routes = list(routes)
+def document(
+    routes: Iterable[Route],
+    *,
+    title: str,
+    version: str,
+    mounted: Iterable[tuple[str, Routes]] = (),
+) -> dict[str, Any]:
+    """The document for `routes`, and for each sub-app's routes under its prefix."""
+    routes = list(routes) + [
+        dataclasses.replace(r, path=prefix + r.path)
+        for prefix, table in mounted
+        for r in table.routes
+    ]
     types: list[object] = [ProblemBody]
     for r in routes:
         types.extend(t for t in (r.body, r.response) if t is not None)
@@ -81,7 +114,10 @@ def document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, 
         elif r.content_type != "application/json":
             ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
         op["responses"][str(r.status)] = ok
-        for status in sorted(set(r.errors) | {500} if r.body is not None else set(r.errors)):
+        # Who may call it: a token with one of its roles (RFC 6750), or nothing (public).
+        op["security"] = [{"oauth2": list(r.roles)}] if r.roles else []
+        errors = set(r.errors) | ({401, 403} if r.roles else set())
+        for status in sorted(errors | {500} if r.body is not None else errors):
             op["responses"][str(status)] = {
                 "description": _REASONS.get(status, "Error"),
                 "content": {PROBLEM: {"schema": problem}},
@@ -91,5 +127,5 @@ def document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, 
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": _SECURITY},
     }

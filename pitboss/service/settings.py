@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _PROVIDER_KINDS = ("psp", "kyc")
+_ENVS = ("development", "production")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -65,6 +68,40 @@ class Settings:
     notify_poll_s: float = 5.0
     log_json: bool = True
     log_level: str = "info"
+    # Access (docs/regulator-access.md). `production` refuses to start without TLS, a client
+    # CA and a regulator allow-list; `development` starts without them, warning loudly.
+    env: str = "development"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The CA that issues regulators' client certificates: /regulator/* then needs one.
+    tls_client_ca: Path | None = None
+    # Addresses /regulator/* answers; empty: any (development only).
+    regulator_allow: tuple[Network, ...] = ()
+    # Client-certificate names (subject CN or a subjectAltName) let into /regulator/*;
+    # empty: any certificate the client CA issued.
+    regulator_cert_names: tuple[str, ...] = ()
+    token_issuer: str = "pitboss"
+    token_audience: str = "pitboss"
+    token_ttl_s: int = 900
+    # The key that seals token signing keys in the database, kept out of it (a file);
+    # None: <data_dir>/keys/signing.kek.
+    signing_kek_file: Path | None = None
+    # Personal-data keys (docs/regulator-pii.md), never in the database: a key file per
+    # purpose, or its JSON text. Neither, in development: generated under <data_dir>/keys/.
+    pii_key_file: Path | None = None
+    kyc_media_key_file: Path | None = None
+    pii_keys: str | None = field(default=None, repr=False)
+    kyc_media_keys: str | None = field(default=None, repr=False)
+    # Regulators' requests (docs/regulator.md): the secret each client's callbacks are
+    # signed with (client id → secret; "*" for any client without its own), the most rows
+    # one request's file may hold, and how deliveries are retried (as notifications are).
+    regulator_callback_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    regulator_request_max_rows: int = 100_000
+    regulator_callback_max_attempts: int = 8
+    regulator_callback_backoff_s: float = 5.0
+    regulator_callback_backoff_max_s: float = 3_600.0
+    regulator_callback_timeout_s: float = 30.0
+    regulator_request_poll_s: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +154,86 @@ class Settings:
             raise SettingsError("smtp_host: needed with incident_emails")
         if self.notify_backoff_max_s < self.notify_backoff_s:
             raise SettingsError("notify_backoff_max_s: must not be less than notify_backoff_s")
+        self._check_access()
+        self._check_pii_keys()
+        self._check_regulator_requests()
+
+    @property
+    def kek_path(self) -> Path:
+        from regapi.auth.keys import default_kek_path  # brings cryptography: only when used
+
+        return self.signing_kek_file or default_kek_path(self.data_dir)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    def _check_access(self) -> None:
+        if self.env not in _ENVS:
+            raise SettingsError(f"env: must be one of {_ENVS}, got {self.env!r}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("tls_key: tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise SettingsError("tls_client_ca: needs tls_cert and tls_key")
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"{name}: no such file: {path}")
+        if self.regulator_cert_names and self.tls_client_ca is None:
+            raise SettingsError("regulator_cert_names: needs tls_client_ca")
+        if not 60 <= self.token_ttl_s <= 86_400:
+            raise SettingsError(f"token_ttl_s: must be 60..86400, got {self.token_ttl_s}")
+        if not self.token_issuer or not self.token_audience:
+            raise SettingsError("token_audience: token_issuer and token_audience must be set")
+        if self.env == "production":
+            # Named by variable: that is what an operator sets.
+            missing = [
+                var
+                for var, value in (
+                    ("PITBOSS_TLS_CERT", self.tls_cert),
+                    ("PITBOSS_TLS_KEY", self.tls_key),
+                    ("PITBOSS_TLS_CLIENT_CA", self.tls_client_ca),
+                    ("PITBOSS_REGULATOR_ALLOW", self.regulator_allow),
+                )
+                if not value
+            ]
+            if missing:
+                raise SettingsError(
+                    f"env: production refuses to start without {', '.join(missing)}"
+                )
+
+    def _check_regulator_requests(self) -> None:
+        for name in (
+            "regulator_request_max_rows",
+            "regulator_callback_max_attempts",
+            "regulator_callback_backoff_s",
+            "regulator_callback_timeout_s",
+            "regulator_request_poll_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.regulator_callback_backoff_max_s < self.regulator_callback_backoff_s:
+            raise SettingsError(
+                "regulator_callback_backoff_max_s: must not be less than "
+                "regulator_callback_backoff_s"
+            )
+        for client, secret in self.regulator_callback_secrets.items():
+            if not client or len(secret) < 16:
+                raise SettingsError(
+                    f"regulator_callback_secrets: {client!r}: secret shorter than 16 chars"
+                )
+
+    def _check_pii_keys(self) -> None:
+        for purpose in ("pii", "kyc_media"):
+            file, text = getattr(self, f"{purpose}_key_file"), getattr(self, f"{purpose}_keys")
+            if file is not None and text is not None:
+                raise SettingsError(f"{purpose}_keys: give {purpose}_key_file or this, not both")
+            if file is not None and not Path(file).is_file():
+                raise SettingsError(f"{purpose}_key_file: no such file: {file}")
+            if self.env == "production" and file is None and text is None:
+                raise SettingsError(
+                    f"{purpose}_key_file: production refuses to start without {purpose} keys"
+                )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -171,6 +288,39 @@ class Settings:
                 raise SettingsError("PITBOSS_LOG_FORMAT: must be json or console")
             values["log_json"] = env["PITBOSS_LOG_FORMAT"] != "console"
         text("PITBOSS_LOG_LEVEL", "log_level")
+        text("PITBOSS_ENV", "env")
+        for key, name in (
+            ("PITBOSS_TLS_CERT", "tls_cert"),
+            ("PITBOSS_TLS_KEY", "tls_key"),
+            ("PITBOSS_TLS_CLIENT_CA", "tls_client_ca"),
+            ("PITBOSS_SIGNING_KEK_FILE", "signing_kek_file"),
+        ):
+            variables[name] = key
+            if env.get(key):
+                values[name] = Path(env[key])
+        if env.get("PITBOSS_REGULATOR_ALLOW"):
+            values["regulator_allow"] = parse_networks(env["PITBOSS_REGULATOR_ALLOW"])
+        if env.get("PITBOSS_REGULATOR_CERT_NAMES"):
+            values["regulator_cert_names"] = tuple(
+                n.strip() for n in env["PITBOSS_REGULATOR_CERT_NAMES"].split(",") if n.strip()
+            )
+        variables["regulator_cert_names"] = "PITBOSS_REGULATOR_CERT_NAMES"
+        text("PITBOSS_TOKEN_ISSUER", "token_issuer")
+        text("PITBOSS_TOKEN_AUDIENCE", "token_audience")
+        number("PITBOSS_TOKEN_TTL_S", "token_ttl_s")
+        for purpose in ("pii", "kyc_media"):
+            key = f"PITBOSS_{purpose.upper()}_KEY_FILE"
+            variables[f"{purpose}_key_file"] = key
+            if env.get(key):
+                values[f"{purpose}_key_file"] = Path(env[key])
+            text(f"PITBOSS_{purpose.upper()}_KEYS", f"{purpose}_keys")
+        if env.get("PITBOSS_REGULATOR_CALLBACK_SECRETS"):
+            values["regulator_callback_secrets"] = parse_callback_secrets(
+                env["PITBOSS_REGULATOR_CALLBACK_SECRETS"]
+            )
+        variables["regulator_callback_secrets"] = "PITBOSS_REGULATOR_CALLBACK_SECRETS"
+        number("PITBOSS_REGULATOR_REQUEST_MAX_ROWS", "regulator_request_max_rows")
+        number("PITBOSS_REGULATOR_CALLBACK_MAX_ATTEMPTS", "regulator_callback_max_attempts")
         values.update(overrides)
         try:
             return cls(**values)  # type: ignore[arg-type]
@@ -194,3 +344,34 @@ def parse_providers(spec: str) -> tuple[WebhookProvider, ...]:
             raise SettingsError(f"PITBOSS_WEBHOOK_PROVIDERS: {what} is not name:kind:secret")
         providers.append(WebhookProvider(name=parts[0], kind=parts[1], secret=parts[2]))
     return tuple(providers)
+
+
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8,203.0.113.7,2001:db8::/32`: addresses or CIDRs, comma-separated."""
+    networks = []
+    for item in spec.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"PITBOSS_REGULATOR_ALLOW: {item.strip()!r} is not an address or CIDR"
+            ) from None
+    return tuple(networks)
+
+
+def parse_callback_secrets(spec: str) -> dict[str, str]:
+    """`client_id:secret,…` (`*` as the client: any client without its own)."""
+    secrets: dict[str, str] = {}
+    for n, item in enumerate(spec.split(","), 1):
+        if not item.strip():
+            continue
+        client, colon, secret = item.strip().partition(":")
+        if not colon or not client or not secret:
+            # An item without a colon may be a bare secret: never echo it.
+            raise SettingsError(
+                f"PITBOSS_REGULATOR_CALLBACK_SECRETS: item {n} is not client:secret"
+            )
+        secrets[client] = secret
+    return secrets

@@ -12,6 +12,7 @@ from engine.policy_manager import PolicyManager
 from pitboss.service.metrics import Metrics
 from pitboss.service.notifier import Notifier
 from pitboss.service.settings import Settings
+from regapi.keys import Keys
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Service:
     ingestor: Ingestor
     policies: PolicyManager
     notifier: Notifier  # call `wake()` after queueing notifications outside ingest
+    keys: Keys  # personal-data key rings (regapi.keys), never stored in the database
 
 
 SERVICE = web.AppKey("service", Service)

@@ -12,7 +12,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +24,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pitboss.service import database
 from pitboss.service.app import make_app
 from pitboss.service.settings import Settings, WebhookProvider
+from tests.service.serving import authorize
+from tests.service.serving import token_for as _token_for
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "policies"
@@ -91,9 +93,22 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    """The service on a real socket, started as `pitboss serve` starts it."""
+    """The service on a real socket, started as `pitboss serve` starts it. Its requests
+    carry a token with every operator role and compliance_officer's (`serving.authorize`);
+    a request with an Authorization header of its own sends that instead."""
     async with TestClient(TestServer(make_app(settings))) as c:
+        authorize(c)
         yield c
+
+
+@pytest.fixture
+def token_for(client: TestClient[Any, Any]) -> Callable[..., str]:
+    """`token_for(*roles)`: a bearer token for those roles, signed by the service."""
+
+    def make(*granted: str) -> str:
+        return _token_for(client, *granted)
+
+    return make
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pitboss.service.routes.cases import State
 from pitboss.service.settings import Settings
 from tests.service.conftest import event
 from tests.service.receivers import eventually, smtp_server
+from tests.service.serving import authorize
 
 Client = TestClient[Any, Any]
 LARGE = 1_500_000  # 15,000 EUR: fires aml_core's large_transaction on its own
@@ -190,6 +191,7 @@ async def test_an_escalation_announces_a_p1_incident_at_once(settings: Settings)
             incident_emails=("mlro@casino.test",), notify_poll_s=600,
         )  # fmt: skip
         async with TestClient(TestServer(make_app(mine))) as client:
+            authorize(client)
             case = await open_case(client, await aml_alert(client, "p-n"))
             moved = await move(client, case["id"], "investigating", "escalated")
             assert moved["incident_id"] is not None

@@ -92,9 +92,13 @@ def _free_port() -> int:
 class _Process:
     """`pitboss serve` as a child process, its output in a log file."""
 
-    def __init__(self, database_url: str, data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, log_path: Path, client: dict[str, Any]
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.client = client  # OAuth2 client id and secret
+        self.headers = dict(JSON)  # with a bearer token once ready
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -120,6 +124,7 @@ class _Process:
             try:
                 async with session.get(f"{self.url}/readyz") as resp:
                     if resp.status == 200:
+                        self.headers["Authorization"] = await _token(session, self.url, self.client)
                         return
             except aiohttp.ClientError:
                 pass
@@ -171,7 +176,7 @@ async def _load_until_killed(
                 return
             if hangs_up:
                 try:
-                    await _send_and_hang_up(service.port, e.body)
+                    await _send_and_hang_up(service.port, e.body, service.headers)
                 except OSError:
                     load.unsent.extend(queue[i + 1 :])
                     return
@@ -180,7 +185,7 @@ async def _load_until_killed(
                 continue
             try:
                 async with session.post(
-                    f"{service.url}/v1/events", data=e.body, headers=JSON
+                    f"{service.url}/v1/events", data=e.body, headers=service.headers
                 ) as resp:
                     reply = await resp.read()
                     load.statuses[resp.status] += 1
@@ -201,13 +206,14 @@ async def _load_until_killed(
     return load
 
 
-async def _send_and_hang_up(port: int, body: bytes) -> None:
+async def _send_and_hang_up(port: int, body: bytes, headers: dict[str, str]) -> None:
     """POST an event and close the connection without reading the reply, as a client
     whose timeout fired would: the service commits it, the client never hears."""
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         head = (
             "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {headers['Authorization']}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         writer.write(head.encode() + body)
@@ -239,6 +245,25 @@ async def _reference_pack_folder(conn: asyncpg.Connection, folder: Path) -> Path
     return folder
 
 
+def _register_client(database_url: str, data_dir: Path) -> dict[str, Any]:
+    """An `ingest` client made as an operator makes one: `pitboss clients create`."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PITBOSS_DATA_DIR": str(data_dir)}
+    made = subprocess.run(
+        [sys.executable, "-m", "pitboss.cli", "clients", "create", "--name", "crash test",
+         "--role", "ingest", "--json"],
+        cwd=REPO, env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    return msgspec.json.decode(made.stdout, type=dict[str, Any])
+
+
+async def _token(session: aiohttp.ClientSession, url: str, client: dict[str, Any]) -> str:
+    form = {"grant_type": "client_credentials", "client_id": client["client_id"],
+            "client_secret": client["client_secret"]}  # fmt: skip
+    async with session.post(f"{url}/oauth2/token", data=form) as resp:
+        assert resp.status == 200, await resp.text()
+        return f"Bearer {(await resp.json())['access_token']}"
+
+
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     connector = aiohttp.TCPConnector(limit=SENDERS * 2)
@@ -257,7 +282,8 @@ async def test_kill_9_under_load_loses_no_acknowledged_event_and_decides_the_sam
     data_dir = tmp_path / "data"
     log_path = tmp_path / "serve.log"
 
-    first = _Process(database_url, data_dir, log_path)
+    client = _register_client(database_url, data_dir)
+    first = _Process(database_url, data_dir, log_path, client)
     try:
         await first.ready(session)
         load = await _load_until_killed(session, first, events)
@@ -269,7 +295,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_event_and_decides_the_sam
     # Requests in flight at the kill (`load.unanswered`) are usually a dozen or more, but
     # replies already in the socket buffers count as acknowledged, so no number is certain.
 
-    second = _Process(database_url, data_dir, log_path)
+    second = _Process(database_url, data_dir, log_path, client)
     conn = await asyncpg.connect(database_url)
     try:
         await second.ready(session)
@@ -290,7 +316,9 @@ async def test_kill_9_under_load_loses_no_acknowledged_event_and_decides_the_sam
         committed = await _stored_replies(conn, [e.event_id for e in lost])
         assert committed.keys() & {e.event_id for e in load.hung_up}
         for e in lost:
-            async with session.post(f"{second.url}/v1/events", data=e.body, headers=JSON) as resp:
+            async with session.post(
+                f"{second.url}/v1/events", data=e.body, headers=second.headers
+            ) as resp:
                 assert resp.status == 200, await resp.text()
                 reply = await resp.read()
             if e.event_id in committed:
@@ -328,7 +356,9 @@ async def test_kill_9_under_load_loses_no_acknowledged_event_and_decides_the_sam
         assert len(tail) == TAIL
         tail_fired = 0
         for e in tail:
-            async with session.post(f"{second.url}/v1/events", data=e.body, headers=JSON) as resp:
+            async with session.post(
+                f"{second.url}/v1/events", data=e.body, headers=second.headers
+            ) as resp:
                 assert resp.status == 200, await resp.text()
                 reply = await resp.read()
             expected = msgspec.json.encode(reference.process(decode_event(e.body)))

@@ -33,6 +33,7 @@ from pitboss.service.http import (
 )
 from pitboss.service.notifier import notify_targets
 from pitboss.service.state import SERVICE, Service
+from regapi.auth import roles
 
 ROUTES = Routes()
 
@@ -267,7 +268,7 @@ _PAGING = {
                    "priority": (int, "1 (most urgent) .. 4"),
                    "player": (str, "a player, alone or in a cluster alert"),
                    "in_case": (bool, "true: only alerts in a case; false: only those in none"),
-                   **_PAGING})  # fmt: skip
+                   **_PAGING}, roles=roles.ANALYSIS)  # fmt: skip
 async def list_alerts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     after, limit = _page(request)
@@ -288,7 +289,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 @ROUTES.add("GET", "/v1/alerts/{id}", summary="An alert and its latest evidence",
-            tag="cases", response=AlertDetail, errors=(404,))  # fmt: skip
+            tag="cases", response=AlertDetail, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_alert(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     alert_id = _path_id(request, "id", "alert")
@@ -301,7 +302,7 @@ async def get_alert(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/cases", summary="Open a case from open alerts", tag="cases",
             body=CaseIn, response=CaseDetail, status=201,
-            errors=(400, 409, 415, 422, 503))  # fmt: skip
+            errors=(400, 409, 415, 422, 503), roles=roles.ANALYSIS)  # fmt: skip
 async def create_case(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await read_body(request, CaseIn)
@@ -315,7 +316,7 @@ async def create_case(request: web.Request) -> web.Response:
             query={"state": (str, " | ".join(cases.STATES)), "assignee": (str, "analyst"),
                    "priority": (int, "1 (most urgent) .. 4"),
                    "overdue": (bool, "true: undecided and past the deadline"),
-                   **_PAGING})  # fmt: skip
+                   **_PAGING}, roles=roles.ANALYSIS)  # fmt: skip
 async def list_cases(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     after, limit = _page(request)
@@ -338,7 +339,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 
 @ROUTES.add("GET", "/v1/cases/{id}", summary="A case, its alerts and its SLA", tag="cases",
-            response=CaseDetail, errors=(404,))  # fmt: skip
+            response=CaseDetail, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_case(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     return json_response(await _detail(service, _path_id(request, "id", "case")))
@@ -346,7 +347,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/cases/{id}/alerts", summary="Add open alerts to a case",
             tag="cases", body=AlertsIn, response=CaseDetail,
-            errors=(400, 404, 409, 415, 422, 503))  # fmt: skip
+            errors=(400, 404, 409, 415, 422, 503), roles=roles.ANALYSIS)  # fmt: skip
 async def add_alerts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -358,7 +359,7 @@ async def add_alerts(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/cases/{id}/assign", summary="Assign a case (null: unassign)",
             tag="cases", body=AssignIn, response=CaseDetail,
-            errors=(400, 404, 409, 415, 422))  # fmt: skip
+            errors=(400, 404, 409, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def assign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -371,7 +372,7 @@ async def assign(request: web.Request) -> web.Response:
 @ROUTES.add("POST", "/v1/cases/{id}/transition",
             summary="Move a case on (409 names the states allowed from here)", tag="cases",
             body=TransitionIn, response=TransitionOut,
-            errors=(400, 404, 409, 415, 422, 503))  # fmt: skip
+            errors=(400, 404, 409, 415, 422, 503), roles=roles.ANALYSIS)  # fmt: skip
 async def transition(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -390,7 +391,7 @@ async def transition(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/cases/{id}/notes", summary="Add a note to a case's timeline",
             tag="cases", body=NoteIn, response=EntryRow, status=201,
-            errors=(400, 404, 415, 422))  # fmt: skip
+            errors=(400, 404, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def add_note(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -402,7 +403,7 @@ async def add_note(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/cases/{id}/evidence", summary="Add evidence to a case's timeline",
             tag="cases", body=EvidenceIn, response=EntryRow, status=201,
-            errors=(400, 404, 415, 422))  # fmt: skip
+            errors=(400, 404, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def add_evidence(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -414,7 +415,7 @@ async def add_evidence(request: web.Request) -> web.Response:
 
 
 @ROUTES.add("GET", "/v1/cases/{id}/timeline", summary="A case's timeline, oldest first",
-            tag="cases", response=Timeline, errors=(404,))  # fmt: skip
+            tag="cases", response=Timeline, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_timeline(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     case_id = _path_id(request, "id", "case")
@@ -442,7 +443,7 @@ async def _known_player(service: Service, player_id: str) -> None:
 
 @ROUTES.add("POST", "/v1/players/{id}/restrictions", summary="Restrict a player",
             tag="players", body=RestrictionIn, response=RestrictionRow, status=201,
-            errors=(400, 404, 415, 422))  # fmt: skip
+            errors=(400, 404, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def add_restriction(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     player_id = _player(request)
@@ -460,7 +461,8 @@ async def add_restriction(request: web.Request) -> web.Response:
 @ROUTES.add("GET", "/v1/players/{id}/restrictions",
             summary="A player's restrictions, lifted ones included", tag="players",
             response=RestrictionList, errors=(404, 422),
-            query={"active": (bool, "true: only those in force")})  # fmt: skip
+            query={"active": (bool, "true: only those in force")},
+            roles=roles.ANALYSIS)  # fmt: skip
 async def list_restrictions(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     player_id = _player(request)
@@ -473,7 +475,7 @@ async def list_restrictions(request: web.Request) -> web.Response:
 
 @ROUTES.add("DELETE", "/v1/players/{id}/restrictions/{rid}", summary="Lift a restriction",
             tag="players", response=RestrictionRow, errors=(404, 409, 422),
-            query={"by": (str, "who lifts it (required)")})  # fmt: skip
+            query={"by": (str, "who lifts it (required)")}, roles=roles.ANALYSIS)  # fmt: skip
 async def lift_restriction(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     player_id = _player(request)
@@ -488,7 +490,8 @@ async def lift_restriction(request: web.Request) -> web.Response:
 
 @ROUTES.add("GET", "/v1/players/{id}/status",
             summary="What the player may be told: account state and restrictions",
-            tag="players", response=PlayerStatus, errors=(404,))  # fmt: skip
+            tag="players", response=PlayerStatus, errors=(404,),
+            roles=roles.PLAYER_STATUS)  # fmt: skip
 async def player_status(request: web.Request) -> web.Response:
     # Tipping off a player about an investigation or a report is an offence: this answer
     # is built from the account state and the restrictions' kinds and parameters only,
@@ -509,7 +512,7 @@ async def player_status(request: web.Request) -> web.Response:
 @ROUTES.add("GET", "/v1/rules/quality",
             summary="Per rule: alerts, their outcomes and precision", tag="cases",
             response=QualityOut, errors=(422,),
-            query={"family": (str, "only this rule family")})  # fmt: skip
+            query={"family": (str, "only this rule family")}, roles=roles.ANALYSIS)  # fmt: skip
 async def rule_quality(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     family = _query_text(request, "family")

@@ -19,6 +19,7 @@ from engine.store import events as event_store
 from engine.store import webhooks as webhook_store
 from pitboss.service.http import FieldError, ProblemError, Routes, decode_body, raw_json
 from pitboss.service.state import SERVICE
+from regapi.auth import roles
 
 ROUTES = Routes()
 log = structlog.get_logger("pitboss.webhooks")
@@ -89,7 +90,7 @@ def _decode_batch(raw: bytes, limit: int) -> list[Event]:
 @ROUTES.add(
     "POST", "/v1/events", summary="Decide one event", tag="events",
     body=Event, response=Decision, errors=(400, 409, 413, 415, 422, 429, 503),
-    headers={"Idempotency-Key": _KEY_DOC},
+    headers={"Idempotency-Key": _KEY_DOC}, roles=roles.EVENTS_WRITE,
 )  # fmt: skip
 async def post_event(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -103,7 +104,7 @@ async def post_event(request: web.Request) -> web.Response:
 @ROUTES.add(
     "POST", "/v1/events/batch", summary="Decide many events, in order", tag="events",
     body=BatchIn, response=BatchOut, errors=(400, 409, 413, 415, 422, 429, 503),
-    headers={"Idempotency-Key": _KEY_DOC},
+    headers={"Idempotency-Key": _KEY_DOC}, roles=roles.EVENTS_WRITE,
 )  # fmt: skip
 async def post_batch(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -116,7 +117,7 @@ async def post_batch(request: web.Request) -> web.Response:
 
 @ROUTES.add(
     "GET", "/v1/decisions/{event_id}", summary="The decision made for an event",
-    tag="events", response=Decision, errors=(404,),
+    tag="events", response=Decision, errors=(404,), roles=roles.DECISIONS_READ,
 )  # fmt: skip
 async def get_decision(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -133,6 +134,7 @@ async def get_decision(request: web.Request) -> web.Response:
 @ROUTES.add(
     "POST", "/v1/webhooks/{provider}", summary="A signed PSP or KYC provider event",
     tag="events", body=Event, response=Decision, errors=(400, 401, 404, 409, 422, 503),
+    roles=roles.PUBLIC,  # signed with the provider's HMAC secret instead
 )  # fmt: skip
 async def post_webhook(request: web.Request) -> web.Response:
     service = request.app[SERVICE]

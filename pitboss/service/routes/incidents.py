@@ -12,6 +12,7 @@ from engine.store import incidents as store
 from engine.store.incidents import Incident, Notification
 from pitboss.service.http import ProblemError, Routes, is_whole, json_response, read_body
 from pitboss.service.state import SERVICE
+from regapi.auth import roles
 
 ROUTES = Routes()
 
@@ -92,7 +93,7 @@ def _cursor(request: web.Request) -> int | None:
         "priority": (int, "1 (most urgent) to 4"),
         "cursor": (str, "next_cursor of the previous page"),
         "limit": (int, f"incidents per page, 1 to {_MAX_LIMIT} (default 50)"),
-    },
+    }, roles=roles.ANALYSIS,
 )  # fmt: skip
 async def list_incidents(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -115,7 +116,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 @ROUTES.add(
     "GET", "/v1/incidents/{incident_id}", summary="An incident and its notifications",
-    tag="incidents", response=IncidentDetail, errors=(404,),
+    tag="incidents", response=IncidentDetail, errors=(404,), roles=roles.ANALYSIS,
 )  # fmt: skip
 async def get_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -131,7 +132,7 @@ async def get_incident(request: web.Request) -> web.Response:
 @ROUTES.add(
     "POST", "/v1/incidents/{incident_id}/close", summary="Close an open incident",
     tag="incidents", body=CloseIn, response=IncidentDetail,
-    errors=(400, 404, 409, 415, 422),
+    errors=(400, 404, 409, 415, 422), roles=roles.ANALYSIS,
 )  # fmt: skip
 async def close_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]

@@ -9,6 +9,7 @@ from engine.store import gauges
 from pitboss.service.http import Routes, json_response
 from pitboss.service.metrics import CONTENT_TYPE
 from pitboss.service.state import SERVICE
+from regapi.auth import roles
 
 ROUTES = Routes()
 OPENAPI = web.AppKey("openapi", bytes)
@@ -27,7 +28,7 @@ class Readiness(msgspec.Struct, kw_only=True):
 
 
 @ROUTES.add("GET", "/metrics", summary="Prometheus metrics", tag="operations",
-            content_type=CONTENT_TYPE)  # fmt: skip
+            content_type=CONTENT_TYPE, roles=roles.METRICS)  # fmt: skip
 async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     m = service.metrics
@@ -43,13 +44,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @ROUTES.add("GET", "/healthz", summary="The process is alive", tag="operations",
-            response=Health)  # fmt: skip
+            response=Health, roles=roles.PUBLIC)  # fmt: skip
 async def healthz(request: web.Request) -> web.Response:
     return json_response(Health("ok"))
 
 
 @ROUTES.add("GET", "/readyz", summary="Ready to take events", tag="operations",
-            response=Readiness, errors=(503,))  # fmt: skip
+            response=Readiness, errors=(503,), roles=roles.PUBLIC)  # fmt: skip
 async def readyz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
@@ -68,6 +69,7 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(body, 200 if database and engine else 503)
 
 
-@ROUTES.add("GET", "/openapi.json", summary="This API as OpenAPI 3.1", tag="operations")
+@ROUTES.add("GET", "/openapi.json", summary="This API as OpenAPI 3.1", tag="operations",
+            roles=roles.PUBLIC)  # fmt: skip
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI], content_type="application/json")

@@ -11,6 +11,7 @@ from aiohttp import web
 from engine import policy_versions as pv
 from engine.policy_manager import PolicyNotFoundError, PolicyStateError
 from engine.store import policies as store
+from pitboss.service.auth import actor_of
 from pitboss.service.http import (
     ProblemError,
     Routes,
@@ -20,6 +21,7 @@ from pitboss.service.http import (
     register_error,
 )
 from pitboss.service.state import SERVICE
+from regapi.auth import roles
 
 ROUTES = Routes()
 
@@ -124,7 +126,7 @@ def _out(row: store.VersionRow, live: int) -> VersionOut:
 
 
 @ROUTES.add("GET", "/v1/policies/versions", summary="Policy versions", tag="policies",
-            response=VersionList)  # fmt: skip
+            response=VersionList, roles=roles.POLICY)  # fmt: skip
 async def list_versions(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     async with service.pool.acquire() as conn:
@@ -152,16 +154,16 @@ async def list_versions(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/policies/versions", summary="Upload and check a policy version",
             tag="policies", body=VersionIn, response=VersionOut, status=201,
-            errors=(400, 415, 422))  # fmt: skip
+            errors=(400, 415, 422), roles=roles.POLICY)  # fmt: skip
 async def upload_version(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await read_body(request, VersionIn)
-    row = await service.policies.upload(body.files, body.author, body.note)
+    row = await service.policies.upload(body.files, actor_of(request, body.author), body.note)
     return json_response(_out(row, service.ingestor.version_id), 201)
 
 
 @ROUTES.add("GET", "/v1/policies/versions/{version}", summary="A policy version and its check",
-            tag="policies", response=VersionOut, errors=(404,))  # fmt: skip
+            tag="policies", response=VersionOut, errors=(404,), roles=roles.POLICY)  # fmt: skip
 async def get_version(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     row = await service.policies.version(_version_id(request))
@@ -170,7 +172,7 @@ async def get_version(request: web.Request) -> web.Response:
 
 @ROUTES.add("GET", "/v1/policies/versions/{version}/files/{path:.+}",
             summary="One file of a policy version", tag="policies", errors=(404,),
-            content_type="text/plain")  # fmt: skip
+            content_type="text/plain", roles=roles.POLICY)  # fmt: skip
 async def get_version_file(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     row = await service.policies.version(_version_id(request))
@@ -182,7 +184,7 @@ async def get_version_file(request: web.Request) -> web.Response:
 
 @ROUTES.add("POST", "/v1/policies/versions/{version}/tests",
             summary="Run the inline tests of a version", tag="policies", response=TestsOut,
-            errors=(404, 409))  # fmt: skip
+            errors=(404, 409), roles=roles.POLICY)  # fmt: skip
 async def test_version(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     version = _version_id(request)
@@ -195,47 +197,47 @@ async def test_version(request: web.Request) -> web.Response:
 @ROUTES.add("POST", "/v1/policies/versions/{version}/activate",
             summary="Make a version live (state is rebuilt from stored events)",
             tag="policies", body=ActorIn, response=ActivationOut,
-            errors=(400, 404, 409, 415, 422))  # fmt: skip
+            errors=(400, 404, 409, 415, 422), roles=roles.POLICY)  # fmt: skip
 async def activate_version(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _actor(request)
-    await service.policies.activate(_version_id(request), body.by)
+    await service.policies.activate(_version_id(request), actor_of(request, body.by))
     return json_response(ActivationOut(live=service.ingestor.version_id))
 
 
 @ROUTES.add("POST", "/v1/policies/rollback", summary="Make the previous live version live",
             tag="policies", body=ActorIn, response=ActivationOut,
-            errors=(400, 409, 415, 422))  # fmt: skip
+            errors=(400, 409, 415, 422), roles=roles.POLICY)  # fmt: skip
 async def rollback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _actor(request)
-    live = await service.policies.rollback(body.by)
+    live = await service.policies.rollback(actor_of(request, body.by))
     return json_response(ActivationOut(live=live))
 
 
 @ROUTES.add("PUT", "/v1/policies/versions/{version}/shadow",
             summary="Run a version in shadow beside the live one", tag="policies",
-            response=ShadowOut, errors=(404, 409))  # fmt: skip
+            response=ShadowOut, errors=(404, 409), roles=roles.POLICY)  # fmt: skip
 async def start_shadow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     version = _version_id(request)
-    await service.policies.set_shadow(version, True)
+    await service.policies.set_shadow(version, True, actor_of(request))
     return json_response(await _shadow(request, version))
 
 
 @ROUTES.add("DELETE", "/v1/policies/versions/{version}/shadow",
             summary="Stop running a version in shadow", tag="policies", response=ShadowOut,
-            errors=(404, 409))  # fmt: skip
+            errors=(404, 409), roles=roles.POLICY)  # fmt: skip
 async def stop_shadow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     version = _version_id(request)
-    await service.policies.set_shadow(version, False)
+    await service.policies.set_shadow(version, False, actor_of(request))
     return json_response(await _shadow(request, version))
 
 
 @ROUTES.add("GET", "/v1/policies/versions/{version}/shadow",
             summary="What a shadow version decided differently", tag="policies",
-            response=ShadowOut, errors=(404,))  # fmt: skip
+            response=ShadowOut, errors=(404,), roles=roles.POLICY)  # fmt: skip
 async def shadow_report(request: web.Request) -> web.Response:
     return json_response(await _shadow(request, _version_id(request)))
 

@@ -1,0 +1,1 @@
+"""SQL of the regulator API, one repository module per area; callers own transactions."""
