@@ -32,6 +32,13 @@ class PolicyStateError(Exception):
     """A policy operation that the version's state forbids (e.g. activating a broken one)."""
 
 
+# Compiled packs by the digest of their files, shared by every manager in the process: a
+# compiled pack holds no state (each engine builds its own), and loading one, even from
+# the kernel cache on disk, is most of a service's start.
+_COMPILED: dict[str, CompiledPack] = {}
+_COMPILED_MAX = 8
+
+
 class PolicyManager:
     def __init__(self, pool: asyncpg.Pool, data_dir: Path) -> None:
         self.pool = pool
@@ -46,9 +53,15 @@ class PolicyManager:
                 row = await store.get(conn, version_id)
             if row is None:
                 raise PolicyNotFoundError(f"policy version {version_id}")
-            folder = pv.materialize(row.files, self._folder_of(row))
-            loop = asyncio.get_running_loop()
-            self._packs[version_id] = await loop.run_in_executor(None, pv.compile_folder, folder)
+            compiled = _COMPILED.get(row.digest)
+            if compiled is None:
+                folder = pv.materialize(row.files, self._folder_of(row))
+                loop = asyncio.get_running_loop()
+                compiled = await loop.run_in_executor(None, pv.compile_folder, folder)
+                _COMPILED[row.digest] = compiled
+                if len(_COMPILED) > _COMPILED_MAX:
+                    _COMPILED.pop(next(iter(_COMPILED)))
+            self._packs[version_id] = compiled
         return self._packs[version_id]
 
     async def bootstrap(self, pack_dir: Path) -> tuple[CompiledPack, int, dict[int, CompiledPack]]:

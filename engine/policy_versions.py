@@ -12,6 +12,7 @@ import hashlib
 import posixpath
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
 import msgspec
@@ -121,8 +122,27 @@ def materialize(files: dict[str, str], folder: Path) -> Path:
     return folder
 
 
+# Checks of file sets already seen, by digest: the same pack is checked again whenever a
+# database is new (every test, every fresh install) and parsing it is most of a start.
+_CHECKED: OrderedDict[str, tuple[bool, tuple[IssueOut, ...]]] = OrderedDict()
+_CHECKED_MAX = 16
+
+
 def check_files(files: dict[str, str]) -> tuple[bool, list[IssueOut]]:
     """Static checks of every policy in the files: (no errors, every issue)."""
+    key = digest(files)
+    if key in _CHECKED:
+        _CHECKED.move_to_end(key)
+        ok, found = _CHECKED[key]
+        return ok, list(found)
+    ok, issues = _check_files(files)
+    _CHECKED[key] = (ok, tuple(issues))
+    if len(_CHECKED) > _CHECKED_MAX:
+        _CHECKED.popitem(last=False)
+    return ok, issues
+
+
+def _check_files(files: dict[str, str]) -> tuple[bool, list[IssueOut]]:
     validate_files(files)
     issues: list[IssueOut] = []
     ok = True

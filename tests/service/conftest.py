@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from pitboss.service import database
@@ -26,6 +27,16 @@ from pitboss.service.app import make_app
 from pitboss.service.settings import Settings, WebhookProvider
 from tests.service.serving import authorize
 from tests.service.serving import token_for as _token_for
+
+# structlog's default console output renders an exception with every frame's locals
+# (rich), which took many seconds for the engine's state; tests log plain tracebacks.
+structlog.configure(
+    processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "policies"

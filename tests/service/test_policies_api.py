@@ -109,7 +109,7 @@ async def test_a_version_with_errors_is_kept_with_its_issues(client: Client) -> 
     assert body["ok"] is False
     assert body["live"] is False
     assert body["note"] == "typo"
-    assert body["created_by"] == "alice"
+    assert body["created_by"] == "test-client for alice"
     errors = [i for i in body["issues"] if i["severity"] == "error"]
     assert errors == [
         {
@@ -217,8 +217,8 @@ async def test_activate_then_roll_back(client: Client, db: asyncpg.Connection) -
     history = await db.fetch("SELECT version_id, by, kind FROM policy_activations ORDER BY id")
     assert [tuple(r) for r in history] == [
         (1, "system", "activate"),
-        (2, "bob", "activate"),
-        (1, "carol", "rollback"),
+        (2, "test-client for bob", "activate"),
+        (1, "test-client for carol", "rollback"),
     ]
 
 

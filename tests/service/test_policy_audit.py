@@ -27,7 +27,7 @@ async def test_policy_changes_are_audited(client: Client, db: asyncpg.Connection
 
     v2 = await upload(client, VARIANT, note="lower large_single")
     [created] = await audit.history(db, "policy", str(v2["id"]))
-    assert created.actor == "alice"
+    assert created.actor == "test-client for alice"  # the proven client, and whom it names
     assert created.after is not None
     assert created.after["digest"] == v2["digest"]
     assert created.after["note"] == "lower large_single"
@@ -47,9 +47,10 @@ async def test_policy_changes_are_audited(client: Client, db: asyncpg.Connection
         [{"op": "replace", "path": "/shadow", "value": False}],
     ]
     live = await audit.history(db, "policy", "live")
+    v1, v2 = {"version": 1, "kind": "activate"}, {"version": 2, "kind": "activate"}
     assert [(e.actor, e.before, e.after) for e in live[1:]] == [
-        ("bob", {"version": 1, "kind": "activate"}, {"version": 2, "kind": "activate"}),
-        ("carol", {"version": 2, "kind": "activate"}, {"version": 1, "kind": "rollback"}),
+        ("test-client for bob", v1, v2),
+        ("test-client for carol", v2, {"version": 1, "kind": "rollback"}),
     ]
     assert sorted(live[2].patch, key=lambda op: op["path"]) == [
         {"op": "replace", "path": "/kind", "value": "rollback"},
