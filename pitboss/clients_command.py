@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar, cast
+from typing import Any, TypeVar
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 T = TypeVar("T")
@@ -114,13 +114,12 @@ def _with_database(work: Callable[[Any], Awaitable[T]]) -> T:
     import structlog
 
     from pitboss.service import database
+    from pitboss.service.logging import STDERR
 
     # Logs (the embedded server starting, migrations) go to stderr; stdout is the answer.
     # Only the destination is set, and only if nothing else configured logging first.
     if not structlog.is_configured():
-        structlog.configure(
-            logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _Stderr()))
-        )
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=STDERR))
     env = os.environ
     url = env.get("DATABASE_URL") or database.embedded_url(_data_dir(env))
 
@@ -129,16 +128,6 @@ def _with_database(work: Callable[[Any], Awaitable[T]]) -> T:
             return await work(pool)
 
     return asyncio.run(run())
-
-
-class _Stderr:
-    """Whatever `sys.stderr` is when a line is written (tests swap it)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
 
 
 def _when(at: datetime | None) -> str | None:

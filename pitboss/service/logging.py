@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written: a logger set up once must not hold
+    on to a stream that is later swapped (pytest's capture) or closed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+STDERR = cast(TextIO, _CurrentStderr())
 
 
 def configure(*, json: bool, level: str) -> None:
@@ -26,6 +41,6 @@ def configure(*, json: bool, level: str) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=STDERR),
         cache_logger_on_first_use=True,
     )

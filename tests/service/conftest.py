@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pitboss.service import database
 from pitboss.service.app import make_app
+from pitboss.service.logging import STDERR
 from pitboss.service.settings import Settings, WebhookProvider
 from tests.service.serving import authorize
 from tests.service.serving import token_for as _token_for
@@ -35,7 +36,9 @@ structlog.configure(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
-    ]
+    ],
+    # Logs go to stderr, as the commands' do: their stdout is the answer tests read.
+    logger_factory=structlog.PrintLoggerFactory(file=STDERR),
 )
 
 REPO = Path(__file__).resolve().parents[2]
