@@ -13,8 +13,6 @@ dedupe on the notification id (the webhook's `Idempotency-Key`, the email's Mess
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -26,7 +24,6 @@ import asyncpg
 import msgspec
 import structlog
 
-import pitboss
 from engine.store import incidents as store
 from engine.store.incidents import Outgoing, Target
 from pitboss.service import outbound
@@ -53,72 +50,21 @@ def incident_path(incident_id: object) -> str:
     return f"/v1/incidents/{incident_id}"
 
 
-class Notifier:
+class Notifier(outbound.OutboxWorker):
     """Background task sending pending `notifications` rows."""
 
+    name = "notifier"
+
     def __init__(self, pool: asyncpg.Pool, settings: Settings, metrics: Metrics) -> None:
-        self._pool = pool
+        super().__init__(pool, timeout_s=settings.notify_timeout_s, poll_s=settings.notify_poll_s)
         self._settings = settings
         self._metrics = metrics
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._random = random.Random()
-        # A claimed row is someone's until its send has had time to end, with room to spare
-        # for recording the outcome.
-        self._lease = timedelta(seconds=2 * settings.notify_timeout_s + 60)
 
-    # --- lifecycle -------------------------------------------------------------------
+    async def _round(self) -> bool:
+        return await self.send_due() == _BATCH
 
-    async def start(self) -> None:
-        self._stopping = False
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.notify_timeout_s),
-            headers={"User-Agent": f"pitboss/{pitboss.__version__}"},
-        )
-        self._task = asyncio.create_task(self._run(), name="notifier")
-
-    async def stop(self) -> None:
-        """Finish the sends under way (for at most the send timeout), then stop."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            done, _ = await asyncio.wait({self._task}, timeout=self._settings.notify_timeout_s)
-            if not done:
-                # Its claimed rows are retried once their lease runs out.
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def wake(self) -> None:
-        """Look at the outbox now (something was just queued)."""
-        self._wake.set()
-
-    # --- the loop --------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        poll = self._settings.notify_poll_s
-        while True:
-            self._wake.clear()
-            try:
-                while await self.send_due() == _BATCH and not self._stopping:
-                    pass
-                async with self._pool.acquire() as conn:
-                    due_in = await store.next_due_in(conn)
-                delay = poll if due_in is None else min(poll, max(due_in, 0.0))
-            except Exception:
-                # The database may be away for a while; the rows wait for it.
-                log.exception("notifier_round_failed")
-                delay = poll
-            if self._stopping:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+    async def _due_in(self, conn: asyncpg.Connection) -> float | None:
+        return await store.next_due_in(conn)
 
     async def send_due(self) -> int:
         """Send one batch of the notifications that are due; returns how many were tried."""

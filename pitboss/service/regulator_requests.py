@@ -10,9 +10,7 @@ receiver dedupes on `Idempotency-Key` (the request id).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import random
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -20,7 +18,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-import pitboss
 from pitboss.service import outbound
 from pitboss.service.outbound import SendError
 from pitboss.service.settings import Settings
@@ -43,68 +40,25 @@ def callback_secret(settings: Settings, client_id: str) -> str | None:
     return secrets.get(client_id) or secrets.get("*")
 
 
-class RequestWorker:
+class RequestWorker(outbound.OutboxWorker):
     """Background task preparing and delivering `regulator_requests` rows."""
 
+    name = "regulator-requests"
+
     def __init__(self, pool: asyncpg.Pool, settings: Settings, keys: Keys) -> None:
-        self._pool = pool
+        super().__init__(
+            pool,
+            timeout_s=settings.regulator_callback_timeout_s,
+            poll_s=settings.regulator_request_poll_s,
+        )
         self._settings = settings
         self._keys = keys
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._random = random.Random()
-        self._lease = timedelta(seconds=2 * settings.regulator_callback_timeout_s + 60)
 
-    async def start(self) -> None:
-        self._stopping = False
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.regulator_callback_timeout_s),
-            headers={"User-Agent": f"pitboss/{pitboss.__version__}"},
-        )
-        self._task = asyncio.create_task(self._run(), name="regulator-requests")
+    async def _round(self) -> bool:
+        return await self.prepare_due() + await self.deliver_due() > 0
 
-    async def stop(self) -> None:
-        """Finish the work under way (for at most the send timeout), then stop."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            done, _ = await asyncio.wait(
-                {self._task}, timeout=self._settings.regulator_callback_timeout_s
-            )
-            if not done:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def wake(self) -> None:
-        """Look at the requests now (one was just made)."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        poll = self._settings.regulator_request_poll_s
-        while True:
-            self._wake.clear()
-            try:
-                while not self._stopping and (
-                    await self.prepare_due() + await self.deliver_due() > 0
-                ):
-                    pass
-                async with self._pool.acquire() as conn:
-                    due_in = await store.next_due_in(conn)
-                delay = poll if due_in is None else min(poll, max(due_in, 0.0))
-            except Exception:
-                log.exception("regulator_requests_round_failed")
-                delay = poll
-            if self._stopping:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+    async def _due_in(self, conn: asyncpg.Connection) -> float | None:
+        return await store.next_due_in(conn)
 
     def backoff(self, attempts: int) -> timedelta:
         s = self._settings
