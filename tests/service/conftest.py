@@ -26,6 +26,7 @@ from pitboss.service import database
 from pitboss.service.app import make_app
 from pitboss.service.logging import STDERR
 from pitboss.service.settings import Settings, WebhookProvider
+from tests.service.receivers import Mailbox, Receiver, http_receiver, smtp_server
 from tests.service.serving import authorize
 from tests.service.serving import token_for as _token_for
 
@@ -131,6 +132,20 @@ async def db(database_url: str, client: TestClient[Any, Any]) -> AsyncIterator[a
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on a free port, collecting what it is sent."""
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP server on a free port, recording the requests it gets."""
+    async with http_receiver() as r:
+        yield r
 
 
 _counter = 0

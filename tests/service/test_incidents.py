@@ -4,7 +4,6 @@ priorities and notifications, and /v1/incidents: list, one incident, close."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -13,22 +12,10 @@ from aiohttp.test_utils import TestClient
 from engine.incidents import RNG_ANOMALY, SELF_EXCLUSION
 from pitboss.service.settings import Settings
 from tests.service.conftest import event
-from tests.service.receivers import Mailbox, Receiver, eventually, http_receiver, smtp_server
+from tests.service.receivers import Mailbox, Receiver, eventually
 
 Client = TestClient[Any, Any]
 SECRET = "incident-secret-0123456789"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with http_receiver() as r:
-        yield r
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -32,25 +32,11 @@ from tests.service.receivers import (
     Receiver,
     eventually,
     free_port,
-    http_receiver,
-    smtp_server,
 )
 
 Client = TestClient[Any, Any]
 SECRET = "incident-secret-0123456789"
 TO = "compliance@casino.test"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with http_receiver() as r:
-        yield r
 
 
 @pytest.fixture

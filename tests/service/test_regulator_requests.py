@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,18 +18,12 @@ import pytest
 from engine import webhooks
 from pitboss.service.settings import Settings, SettingsError
 from tests.service.conftest import event
-from tests.service.receivers import Received, Receiver, eventually, http_receiver
+from tests.service.receivers import Received, Receiver, eventually
 from tests.service.regulators import LARGE, REGULATOR, Client, regulator, sar_case, send
 
 SECRET = "regulator-callback-secret-0123"
 MAX_ROWS = 5
 ENDPOINT = "/webhook/regulator/request"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with http_receiver() as r:
-        yield r
 
 
 @pytest.fixture
