@@ -105,6 +105,16 @@ def register_error(kind: type[BaseException], to_problem: Callable[[Any], Proble
     ERROR_MAP[kind] = to_problem
 
 
+def register_status(kind: type[BaseException], status: int, title: str) -> None:
+    """Answer `kind` with `status`: its message as the detail, its `field` (if it has
+    one) as the field. The common case of `register_error`."""
+
+    def to_problem(exc: BaseException) -> ProblemError:
+        return ProblemError(status, title, str(exc), field=getattr(exc, "field", None))
+
+    ERROR_MAP[kind] = to_problem
+
+
 def problem_response(problem: ProblemError, request_id: str | None) -> web.Response:
     body = ProblemBody(
         title=problem.title,

@@ -30,6 +30,7 @@ from pitboss.service.http import (
     json_response,
     read_body,
     register_error,
+    register_status,
 )
 from pitboss.service.notifier import notify_targets
 from pitboss.service.state import SERVICE, Service
@@ -44,14 +45,6 @@ _PAGE_MAX = 500
 # --- errors -------------------------------------------------------------------------
 
 
-def _not_found(exc: NotFoundError) -> ProblemError:
-    return ProblemError(404, "Not found", str(exc), field=exc.field)
-
-
-def _conflict(exc: StateConflictError) -> ProblemError:
-    return ProblemError(409, "Conflict", str(exc), field=exc.field)
-
-
 def _forbidden_move(exc: TransitionError) -> ProblemError:
     return ProblemError(409, "Transition not allowed", str(exc), field="to")
 
@@ -60,15 +53,11 @@ def _busy(exc: BusyError) -> ProblemError:
     return ProblemError(503, "Busy", str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
-def _invalid(exc: CaseError) -> ProblemError:
-    return ProblemError(422, "Invalid request", str(exc), field=exc.field)
-
-
 # Along the MRO: the subclasses first, anything else a case refuses (a bad reference,
 # restriction parameters that do not fit) is the client's to fix.
-register_error(CaseError, _invalid)
-register_error(NotFoundError, _not_found)
-register_error(StateConflictError, _conflict)
+register_status(CaseError, 422, "Invalid request")
+register_status(NotFoundError, 404, "Not found")
+register_status(StateConflictError, 409, "Conflict")
 register_error(TransitionError, _forbidden_move)
 register_error(BusyError, _busy)
 

@@ -28,6 +28,7 @@ from pitboss.service.http import (
     is_whole,
     json_response,
     register_error,
+    register_status,
 )
 from pitboss.service.state import SERVICE
 from regapi import config
@@ -56,18 +57,6 @@ MAX_BODY_BYTES = 2 * config.MAX_DOCUMENT_BYTES
 _IF_MATCH = {"If-Match": 'the ETag of the version this change is based on ("3"), or *'}
 
 
-def _invalid(exc: ConfigError) -> ProblemError:
-    return ProblemError(422, "Invalid request", str(exc), field=exc.field)
-
-
-def _not_found(exc: ConfigNotFoundError) -> ProblemError:
-    return ProblemError(404, "Not found", str(exc), field=exc.field)
-
-
-def _conflict(exc: PatchConflictError) -> ProblemError:
-    return ProblemError(409, "Conflict", str(exc), field=exc.field)
-
-
 def _precondition(exc: VersionMismatchError) -> ProblemError:
     return ProblemError(412, "Precondition failed", str(exc), field="If-Match")
 
@@ -78,10 +67,10 @@ def _unrecordable(exc: AuditError) -> ProblemError:
 
 
 register_error(AuditError, _unrecordable)
-register_error(ConfigError, _invalid)
-register_error(InvalidConfigError, _invalid)
-register_error(ConfigNotFoundError, _not_found)
-register_error(PatchConflictError, _conflict)
+register_status(ConfigError, 422, "Invalid request")
+register_status(InvalidConfigError, 422, "Invalid request")
+register_status(ConfigNotFoundError, 404, "Not found")
+register_status(PatchConflictError, 409, "Conflict")
 register_error(VersionMismatchError, _precondition)
 
 

@@ -15,6 +15,7 @@ from pitboss.service.http import (
     json_response,
     read_body,
     register_error,
+    register_status,
 )
 from pitboss.service.state import SERVICE
 from regapi import players
@@ -45,22 +46,6 @@ _DECIDE = roles.SENSITIVE_WRITE
 _PRIVATE = {"Cache-Control": "no-store"}
 
 
-def _invalid(exc: PlayerError) -> ProblemError:
-    return ProblemError(422, "Invalid request", str(exc), field=exc.field)
-
-
-def _not_found(exc: NotFoundError) -> ProblemError:
-    return ProblemError(404, "Not found", str(exc), field=exc.field)
-
-
-def _media_type(exc: MediaTypeError) -> ProblemError:
-    return ProblemError(415, "Unsupported media type", str(exc), field=exc.field)
-
-
-def _too_large(exc: TooLargeError) -> ProblemError:
-    return ProblemError(413, "Body too large", str(exc), field=exc.field)
-
-
 def _unopenable(exc: CryptoError) -> ProblemError:
     # A stored value that does not open means altered rows or a missing key: the
     # operator's to look into, never the caller's; the message names no personal data.
@@ -68,10 +53,10 @@ def _unopenable(exc: CryptoError) -> ProblemError:
     return ProblemError(500, "Internal error", "the error was logged")
 
 
-register_error(PlayerError, _invalid)
-register_error(NotFoundError, _not_found)
-register_error(MediaTypeError, _media_type)
-register_error(TooLargeError, _too_large)
+register_status(PlayerError, 422, "Invalid request")
+register_status(NotFoundError, 404, "Not found")
+register_status(MediaTypeError, 415, "Unsupported media type")
+register_status(TooLargeError, 413, "Body too large")
 register_error(CryptoError, _unopenable)
 
 

@@ -19,6 +19,7 @@ from pitboss.service.http import (
     json_response,
     read_body,
     register_error,
+    register_status,
 )
 from pitboss.service.state import SERVICE
 from regapi.auth import roles
@@ -34,13 +35,9 @@ def _not_allowed(exc: PolicyStateError) -> ProblemError:
     return ProblemError(409, "Not allowed now", str(exc))
 
 
-def _bad_files(exc: pv.VersionError) -> ProblemError:
-    return ProblemError(422, "Invalid policy files", str(exc), field=exc.field)
-
-
 register_error(PolicyNotFoundError, _not_found)
 register_error(PolicyStateError, _not_allowed)
-register_error(pv.VersionError, _bad_files)
+register_status(pv.VersionError, 422, "Invalid policy files")
 
 
 class VersionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -27,6 +27,7 @@ from pitboss.service.http import (
     Routes,
     json_response,
     register_error,
+    register_status,
 )
 from pitboss.service.state import SERVICE
 from regapi import audit, config, logs, periods
@@ -61,15 +62,11 @@ _MEDIA_TYPES = {
 # --- errors -------------------------------------------------------------------------
 
 
-def _bad_query(exc: LogQueryError) -> ProblemError:
-    return ProblemError(422, "Invalid query", str(exc), field=exc.field)
-
-
 def _bad_period(exc: PeriodError) -> ProblemError:
     return ProblemError(422, "Invalid period", str(exc), field="period")
 
 
-register_error(LogQueryError, _bad_query)
+register_status(LogQueryError, 422, "Invalid query")
 register_error(PeriodError, _bad_period)
 
 # --- who is asking ------------------------------------------------------------------

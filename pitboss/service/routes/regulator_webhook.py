@@ -13,7 +13,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from pitboss.service.http import ProblemError, Routes, json_response, read_body, register_error
+from pitboss.service.http import (
+    ProblemError,
+    Routes,
+    json_response,
+    read_body,
+    register_status,
+)
 from pitboss.service.regulator_requests import WORKER, callback_secret
 from pitboss.service.routes.regulator import ROLES, principal_of
 from pitboss.service.state import SERVICE
@@ -27,11 +33,7 @@ from regapi.store.requests import RequestRow
 ROUTES = Routes()
 
 
-def _invalid(exc: RequestError) -> ProblemError:
-    return ProblemError(422, "Invalid request", str(exc), field=exc.field)
-
-
-register_error(RequestError, _invalid)
+register_status(RequestError, 422, "Invalid request")
 
 
 class Accepted(msgspec.Struct, kw_only=True):
