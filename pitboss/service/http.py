@@ -233,6 +233,37 @@ def is_whole(raw: str, digits: int = 18) -> bool:
     return 0 < len(raw) <= digits and raw.isascii() and raw.isdigit()
 
 
+BIGINT = 2**63 - 1
+
+
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """A numeric id from the path; anything else is a 404 (no such thing), never a 500."""
+    raw = request.match_info[name]
+    if not is_whole(raw) or not 0 < int(raw) <= BIGINT:
+        raise ProblemError(404, "Not found", f"no {what} {raw!r}", field=name)
+    return int(raw)
+
+
+def query_int(request: web.Request, name: str, lo: int, hi: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not is_whole(raw) or not lo <= int(raw) <= hi:
+        raise ProblemError(
+            422, "Invalid query", f"{name} must be a whole number from {lo} to {hi}", field=name
+        )
+    return int(raw)
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is not None and raw not in choices:
+        raise ProblemError(
+            422, "Invalid query", f"{name} must be one of: {', '.join(choices)}", field=name
+        )
+    return raw
+
+
 # --- bodies --------------------------------------------------------------------------
 
 _PATH_AT = "- at `$"

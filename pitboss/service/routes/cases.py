@@ -24,10 +24,13 @@ from engine.store import restrictions as restriction_store
 from engine.store.cases import AlertDetail, AlertRow, EntryRow, RuleQuality
 from engine.store.restrictions import RestrictionRow
 from pitboss.service.http import (
+    BIGINT,
     ProblemError,
     Routes,
-    is_whole,
     json_response,
+    path_id,
+    query_choice,
+    query_int,
     read_body,
     register_error,
     register_status,
@@ -38,7 +41,6 @@ from regapi.auth import roles
 
 ROUTES = Routes()
 
-_BIGINT = 2**63 - 1
 _PAGE = 50
 _PAGE_MAX = 500
 
@@ -65,7 +67,7 @@ register_error(BusyError, _busy)
 
 Actor: TypeAlias = Annotated[str, Meta(min_length=1, max_length=200)]
 Text: TypeAlias = Annotated[str, Meta(max_length=20_000)]
-Id: TypeAlias = Annotated[int, Meta(ge=1, le=_BIGINT)]
+Id: TypeAlias = Annotated[int, Meta(ge=1, le=BIGINT)]
 AlertIds: TypeAlias = Annotated[list[Id], Meta(min_length=1, max_length=1_000)]
 # `engine.cases.STATES`, spelled out for the type checker and the OpenAPI schema.
 State: TypeAlias = Literal["open", "investigating", "cleared", "escalated", "restricted", "closed"]
@@ -187,24 +189,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _path_id(request: web.Request, name: str, what: str) -> int:
-    raw = request.match_info[name]
-    if not is_whole(raw) or not 0 < int(raw) <= _BIGINT:
-        raise ProblemError(404, "Not found", f"no {what} {raw!r}", field=name)
-    return int(raw)
-
-
-def _query_int(request: web.Request, name: str, lo: int, hi: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if not is_whole(raw) or not lo <= int(raw) <= hi:
-        raise ProblemError(
-            422, "Invalid query", f"{name} must be a whole number from {lo} to {hi}", field=name
-        )
-    return int(raw)
-
-
 def _query_bool(request: web.Request, name: str) -> bool | None:
     raw = request.query.get(name)
     if raw is None:
@@ -212,15 +196,6 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
     if raw not in ("true", "false"):
         raise ProblemError(422, "Invalid query", f"{name} must be true or false", field=name)
     return raw == "true"
-
-
-def _query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.query.get(name)
-    if raw is not None and raw not in choices:
-        raise ProblemError(
-            422, "Invalid query", f"{name} must be one of: {', '.join(choices)}", field=name
-        )
-    return raw
 
 
 def _query_text(request: web.Request, name: str) -> str | None:
@@ -231,8 +206,8 @@ def _query_text(request: web.Request, name: str) -> str | None:
 
 
 def _page(request: web.Request) -> tuple[int, int]:
-    after = _query_int(request, "cursor", 0, _BIGINT) or 0
-    limit = _query_int(request, "limit", 1, _PAGE_MAX) or _PAGE
+    after = query_int(request, "cursor", 0, BIGINT) or 0
+    limit = query_int(request, "limit", 1, _PAGE_MAX) or _PAGE
     return after, limit
 
 
@@ -264,9 +239,9 @@ async def list_alerts(request: web.Request) -> web.Response:
     async with service.pool.acquire() as conn:
         rows = await store.list_alerts(
             conn,
-            state=_query_choice(request, "state", ("open", "closed")),
+            state=query_choice(request, "state", ("open", "closed")),
             family=_query_text(request, "family"),
-            priority=_query_int(request, "priority", 1, 4),
+            priority=query_int(request, "priority", 1, 4),
             player=_query_text(request, "player"),
             in_case=_query_bool(request, "in_case"),
             after=after,
@@ -281,7 +256,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             tag="cases", response=AlertDetail, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_alert(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    alert_id = _path_id(request, "id", "alert")
+    alert_id = path_id(request, "id", "alert")
     async with service.pool.acquire() as conn:
         return json_response(await store.alert(conn, alert_id))
 
@@ -314,9 +289,9 @@ async def list_cases(request: web.Request) -> web.Response:
         rows = await store.list_cases(
             conn,
             now=now,
-            state=_query_choice(request, "state", cases.STATES),
+            state=query_choice(request, "state", cases.STATES),
             assignee=_query_text(request, "assignee"),
-            priority=_query_int(request, "priority", 1, 4),
+            priority=query_int(request, "priority", 1, 4),
             overdue=_query_bool(request, "overdue"),
             after=after,
             limit=limit + 1,
@@ -331,7 +306,7 @@ async def list_cases(request: web.Request) -> web.Response:
             response=CaseDetail, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_case(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return json_response(await _detail(service, _path_id(request, "id", "case")))
+    return json_response(await _detail(service, path_id(request, "id", "case")))
 
 
 @ROUTES.add("POST", "/v1/cases/{id}/alerts", summary="Add open alerts to a case",
@@ -339,7 +314,7 @@ async def get_case(request: web.Request) -> web.Response:
             errors=(400, 404, 409, 415, 422, 503), roles=roles.ANALYSIS)  # fmt: skip
 async def add_alerts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     body = await read_body(request, AlertsIn)
     async with service.pool.acquire() as conn, conn.transaction():
         await store.add_alerts(conn, case_id, body.alert_ids, by=body.by)
@@ -351,7 +326,7 @@ async def add_alerts(request: web.Request) -> web.Response:
             errors=(400, 404, 409, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def assign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     body = await read_body(request, AssignIn)
     async with service.pool.acquire() as conn, conn.transaction():
         await store.assign(conn, case_id, body.assignee, by=body.by)
@@ -364,7 +339,7 @@ async def assign(request: web.Request) -> web.Response:
             errors=(400, 404, 409, 415, 422, 503), roles=roles.ANALYSIS)  # fmt: skip
 async def transition(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     body = await read_body(request, TransitionIn)
     targets = notify_targets(service.settings)
     async with service.pool.acquire() as conn, conn.transaction():
@@ -383,7 +358,7 @@ async def transition(request: web.Request) -> web.Response:
             errors=(400, 404, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def add_note(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     body = await read_body(request, NoteIn)
     async with service.pool.acquire() as conn, conn.transaction():
         entry = await store.note(conn, case_id, "note", {"text": body.text}, by=body.by)
@@ -395,7 +370,7 @@ async def add_note(request: web.Request) -> web.Response:
             errors=(400, 404, 415, 422), roles=roles.ANALYSIS)  # fmt: skip
 async def add_evidence(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     body = await read_body(request, EvidenceIn)
     data = {"description": body.description, "ref": body.ref}
     async with service.pool.acquire() as conn, conn.transaction():
@@ -407,7 +382,7 @@ async def add_evidence(request: web.Request) -> web.Response:
             tag="cases", response=Timeline, errors=(404,), roles=roles.ANALYSIS)  # fmt: skip
 async def get_timeline(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    case_id = _path_id(request, "id", "case")
+    case_id = path_id(request, "id", "case")
     async with service.pool.acquire() as conn:
         entries = await store.timeline(conn, case_id)
     return json_response(Timeline(entries=entries))
@@ -468,7 +443,7 @@ async def list_restrictions(request: web.Request) -> web.Response:
 async def lift_restriction(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     player_id = _player(request)
-    restriction_id = _path_id(request, "rid", "restriction")
+    restriction_id = path_id(request, "rid", "restriction")
     by = _query_text(request, "by")
     if by is None:
         raise ProblemError(422, "Invalid query", "by: who lifts the restriction", field="by")

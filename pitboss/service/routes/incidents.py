@@ -10,7 +10,16 @@ from aiohttp import web
 from engine.incidents import KINDS
 from engine.store import incidents as store
 from engine.store.incidents import Incident, Notification
-from pitboss.service.http import ProblemError, Routes, is_whole, json_response, read_body
+from pitboss.service.http import (
+    BIGINT,
+    ProblemError,
+    Routes,
+    json_response,
+    path_id,
+    query_choice,
+    query_int,
+    read_body,
+)
 from pitboss.service.state import SERVICE
 from regapi.auth import roles
 
@@ -36,52 +45,8 @@ class CloseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     note: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
 
 
-def _incident_id(request: web.Request) -> int:
-    raw = request.match_info["incident_id"]
-    if not is_whole(raw):
-        raise ProblemError(404, "Not found", f"no incident {raw!r}", field="incident_id")
-    return int(raw)
-
-
 def _not_found(incident_id: int) -> ProblemError:
     return ProblemError(404, "Not found", f"no incident {incident_id}", field="incident_id")
-
-
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is None:
-        return None
-    if value not in allowed:
-        raise ProblemError(
-            422, "Invalid query", f"{name} must be one of {', '.join(allowed)}", field=name
-        )
-    return value
-
-
-def _whole(request: web.Request, name: str, allowed: range) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if not is_whole(raw) or int(raw) not in allowed:
-        raise ProblemError(
-            422,
-            "Invalid query",
-            f"{name} must be a whole number from {allowed.start} to {allowed.stop - 1}",
-            field=name,
-        )
-    return int(raw)
-
-
-def _cursor(request: web.Request) -> int | None:
-    raw = request.query.get("cursor")
-    if raw is None:
-        return None
-    if not is_whole(raw):
-        raise ProblemError(
-            422, "Invalid query", "cursor must be a next_cursor from an earlier page",
-            field="cursor",
-        )  # fmt: skip
-    return int(raw)
 
 
 @ROUTES.add(
@@ -97,11 +62,11 @@ def _cursor(request: web.Request) -> int | None:
 )  # fmt: skip
 async def list_incidents(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    limit = _whole(request, "limit", range(1, _MAX_LIMIT + 1)) or 50
-    state = _choice(request, "state", _STATES)
-    kind = _choice(request, "kind", KINDS)
-    priority = _whole(request, "priority", _PRIORITIES)
-    before = _cursor(request)
+    limit = query_int(request, "limit", 1, _MAX_LIMIT) or 50
+    state = query_choice(request, "state", _STATES)
+    kind = query_choice(request, "kind", KINDS)
+    priority = query_int(request, "priority", _PRIORITIES.start, _PRIORITIES.stop - 1)
+    before = query_int(request, "cursor", 0, BIGINT)
     async with service.pool.acquire() as conn:
         # One more than the page tells whether there is a next page.
         rows = await store.listing(
@@ -120,7 +85,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    incident_id = _incident_id(request)
+    incident_id = path_id(request, "incident_id", "incident")
     async with service.pool.acquire() as conn:
         incident = await store.get(conn, incident_id)
         if incident is None:
@@ -136,7 +101,7 @@ async def get_incident(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def close_incident(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    incident_id = _incident_id(request)
+    incident_id = path_id(request, "incident_id", "incident")
     body = await read_body(request, CloseIn)
     async with service.pool.acquire() as conn, conn.transaction():
         closed = await store.close(conn, incident_id, by=body.by, note=body.note)
