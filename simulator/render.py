@@ -234,7 +234,8 @@ def _repeated(codes: I64, text: Callable[[I64], pa.StringArray]) -> pa.Dictionar
         seen = np.zeros(top, dtype=bool)
         seen[codes[valid]] = True
         distinct = np.flatnonzero(seen)
-        number = np.zeros(top, dtype=np.int32)
+        # At least one slot: a chunk whose codes are all null still indexes slot 0 (masked).
+        number = np.zeros(max(top, 1), dtype=np.int32)
         number[distinct] = np.arange(len(distinct), dtype=np.int32)
         index = number[np.where(valid, codes, 0)]
         indices = pa.array(index) if valid.all() else pa.array(index, mask=~valid)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import partial
 
 import numpy as np
 import pytest
 
 from simulator.population import HOME_SALT, ip_of
-from simulator.render import category, dotted_quads, ids
+from simulator.render import _repeated, category, dotted_quads, ids
 
 
 def test_ids_are_prefix_and_zero_padded_code_with_nulls() -> None:
@@ -36,3 +37,11 @@ def test_generated_addresses_are_public() -> None:
 def test_categories_are_dictionary_arrays_with_nulls() -> None:
     out = category(np.array([1, -1, 0]), ("a", "b"))
     assert out.to_pylist() == ["b", None, "a"]
+
+
+def test_a_column_with_no_value_in_a_chunk_is_all_null() -> None:
+    # A small population's chunk may hold no bonus at all: every code is null.
+    codes = np.full(5, -1, dtype=np.int64)
+    column = _repeated(codes, partial(ids, prefix=b"b", words=4))
+    assert column.null_count == 5
+    assert column.to_pylist() == [None] * 5
