@@ -21,8 +21,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(PROMTOOL)
 	$(BIN)/pytest -q
+
+# promtool checks the shipped Prometheus alert rules in the tests. It comes unpacked from
+# Debian's prometheus package (no root, nothing installed system-wide); where apt-get is
+# not there, those tests are skipped and say so.
+PROMTOOL := .tools/bin/promtool
+$(PROMTOOL):
+	@mkdir -p .tools/deb .tools/bin
+	-@cd .tools/deb && apt-get download prometheus >/dev/null 2>&1 \
+		&& dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool \
+		&& mv usr/bin/promtool ../bin/promtool && rm -rf usr prometheus_*.deb \
+		|| echo "promtool not fetched (no apt-get?): the alert-rule tests will be skipped"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Pitboss needs Python 3.11 or newer; set PYTHON=python3.X")'
@@ -32,4 +43,4 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -51,7 +51,6 @@ import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -112,23 +111,14 @@ def simulated_bodies(players: int, days: int, seed: int | None) -> list[bytes]:
     """The scenario's events as request bodies in the contract, in time order."""
     import msgspec
 
-    from simulator.generate import simulate
-    from simulator.render import LABEL_COLUMNS
+    from simulator.generate import contract_events
     from simulator.scenario import load_scenario
 
     run: dict[str, Any] = {"players": players, "days": days}
     if seed is not None:
         run["seed"] = seed
-    scn = load_scenario(overrides={"scenario": run})
     encode = msgspec.json.Encoder().encode
-    bodies = []
-    for batch in simulate(scn):
-        for row in batch.to_pylist():
-            body = {k: v for k, v in row.items() if v is not None and k not in LABEL_COLUMNS}
-            if isinstance(body.get("dob"), date):
-                body["dob"] = body["dob"].isoformat()
-            bodies.append(encode(body))
-    return bodies
+    return [encode(e) for e in contract_events(load_scenario(overrides={"scenario": run}))]
 
 
 # ---- database and service ---------------------------------------------------------------

@@ -413,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pitboss import audit_command
 
     audit_command.add_parser(sub)
+
+    from pitboss import report_command
+
+    report_command.add_parser(sub)
     return parser
 
 

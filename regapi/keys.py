@@ -46,16 +46,21 @@ def read_key_file(path: Path, purpose: str) -> KeyRing:
         raise CryptoError(f"{path}: cannot read the {purpose} key file: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise CryptoError(f"{path}: not UTF-8 text") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        # Not refused: mounted secrets (Kubernetes, Docker) are often 0644 inside a
-        # directory only the service can enter. Said, so that a stray copy is noticed.
+    warn_if_shared(path, info.st_mode)
+    return ring_from_json(text, purpose, source=str(path))
+
+
+def warn_if_shared(path: Path, mode: int) -> None:
+    """Log a warning if a key file's `mode` lets other users read it. Not refused: mounted
+    secrets (Kubernetes, Docker) are often 0644 inside a directory only the service can
+    enter. Said, so that a stray copy is noticed."""
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning(
             "key_file_permissions",
             path=str(path),
-            mode=oct(stat.S_IMODE(info.st_mode)),
+            mode=oct(stat.S_IMODE(mode)),
             hint="other users may read it: chmod 600",
         )
-    return ring_from_json(text, purpose, source=str(path))
 
 
 def write_key_file(path: Path, ring: KeyRing) -> None:

@@ -32,8 +32,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from datetime import date
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,7 @@ from simulator import groups, honest, identity, sessions, typologies
 from simulator.clock import HOUR, Clock
 from simulator.frame import COLUMNS, Block, Frame, concat, finish, sort_rows, take
 from simulator.population import Population, make_population
-from simulator.render import PLAYER_SCHEMA, SCHEMA, render_events, render_players
+from simulator.render import LABEL_COLUMNS, PLAYER_SCHEMA, SCHEMA, render_events, render_players
 from simulator.scenario import Scenario
 from simulator.vocab import KYC_UPDATE
 
@@ -252,6 +253,18 @@ def _in_order(
         while ahead:
             done, job = ahead.popleft()
             yield done, job.result()
+
+
+def contract_events(scn: Scenario) -> Iterator[dict[str, Any]]:
+    """The scenario's events as the service receives them: one JSON-ready object per event
+    in the event contract (no nulls, no ground-truth labels), in time order. For feeding a
+    live service (benchmarks, the sandbox, tests)."""
+    for batch in simulate(scn):
+        for row in batch.to_pylist():
+            event = {k: v for k, v in row.items() if v is not None and k not in LABEL_COLUMNS}
+            if isinstance(event.get("dob"), date):
+                event["dob"] = event["dob"].isoformat()
+            yield event
 
 
 def simulate(

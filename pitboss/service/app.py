@@ -16,7 +16,7 @@ from aiohttp import web
 import pitboss
 from engine.ingest import IngestLimits, Ingestor
 from engine.policy_manager import PolicyManager
-from pitboss.service import auth, database, openapi
+from pitboss.service import auth, database, openapi, reports
 from pitboss.service.http import (
     Routes,
     limits_middleware,
@@ -39,7 +39,9 @@ from pitboss.service.routes import (
     policies,
     regulator,
     regulator_webhook,
+    sars,
 )
+from pitboss.service.routes import reports as report_routes
 from pitboss.service.settings import Settings
 from pitboss.service.state import SERVICE, Service
 
@@ -51,9 +53,11 @@ ROUTE_MODULES: tuple[Routes, ...] = (
     incidents.ROUTES,
     cases.ROUTES,
     players.ROUTES,
+    sars.ROUTES,
     config.ROUTES,
     ops.ROUTES,
     oauth.ROUTES,
+    report_routes.ROUTES,
 )
 # Mounted as sub-apps (prefix, routes), each with the regulator access log.
 SUB_APPS: tuple[tuple[str, Routes], ...] = (
@@ -97,6 +101,7 @@ def make_app(settings: Settings) -> web.Application:
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         keys = pii_keys(settings)  # first: no key, no start (and nothing touched)
+        prepared = reports.prepare(settings)
         url = settings.database_url or database.embedded_url(settings.data_dir)
         async with database.open_pool(url, size=settings.pool_size) as pool:
             policies_ = PolicyManager(pool, settings.data_dir)
@@ -122,6 +127,9 @@ def make_app(settings: Settings) -> web.Application:
             await notifier.start()
             app[WORKER] = requests = RequestWorker(pool, settings, keys)
             await requests.start()
+            app[reports.REPORTS] = reporting = await reports.start(
+                pool, settings, metrics, url, prepared
+            )
             app[SERVICE] = Service(
                 settings=settings,
                 metrics=metrics,
@@ -139,6 +147,7 @@ def make_app(settings: Settings) -> web.Application:
                 await ingestor.stop()
                 await notifier.stop()
                 await requests.stop()
+                await reports.stop(reporting)
 
     app.cleanup_ctx.append(lifetime)
     app.cleanup_ctx.append(access.lifetime)  # after the pool is open

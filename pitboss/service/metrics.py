@@ -8,6 +8,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Decisions take microseconds; HTTP answers milliseconds to seconds (the SLA is 30 s).
 _DECISION_BUCKETS = (5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05)
+# A report takes a second to a few minutes (a month of a large casino, with its PDF).
+_REPORT_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -49,6 +51,35 @@ class Metrics:
             "pitboss_notifications", "Incident notifications by outcome", ["channel", "outcome"],
             registry=r,
         )  # fmt: skip
+        self.report_deliveries = Counter(
+            "report_deliveries", "Report delivery attempts by outcome (sent, retry, failed)",
+            ["market", "channel", "outcome"], registry=r,
+        )  # fmt: skip
+
+        self.report_generation = Histogram(
+            "report_generation_duration_seconds",
+            "Time to generate one market's report for one period (every format, signed)",
+            ["market", "period"],
+            buckets=_REPORT_BUCKETS,
+            registry=r,
+        )
+        self.report_runs = Counter(
+            "report_runs", "Report runs by outcome (generated, failed)",
+            ["market", "period", "outcome"], registry=r,
+        )  # fmt: skip
+        # Set at start from the database too, so a late report is seen after a restart.
+        self.report_last_generated = Gauge(
+            "report_last_generated_timestamp_seconds",
+            "When the market's report of this period kind was last generated (Unix time)",
+            ["market", "period"],
+            registry=r,
+        )
+
+    def observe_report(self, market: str, period: str, outcome: str, seconds: float) -> None:
+        self.report_runs.labels(market, period, outcome).inc()
+        if outcome == "generated":
+            self.report_generation.labels(market, period).observe(seconds)
+            self.report_last_generated.labels(market, period).set_to_current_time()
 
     def observe_decision(self, event_type: str, seconds: float) -> None:
         self.decision_latency.labels(event_type).observe(seconds)

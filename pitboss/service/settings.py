@@ -102,6 +102,13 @@ class Settings:
     regulator_callback_backoff_max_s: float = 3_600.0
     regulator_callback_timeout_s: float = 30.0
     regulator_request_poll_s: float = 5.0
+    # Scheduled reports (docs/reports.md): where each market's reports go (a TOML file;
+    # none: development defaults, delivered nowhere), the Ed25519 key that signs them
+    # (none, in development: generated under <data_dir>/keys/), and whether this process
+    # runs the schedule.
+    reports_config: Path | None = None
+    report_signing_key_file: Path | None = None
+    report_schedule: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -156,6 +163,7 @@ class Settings:
             raise SettingsError("notify_backoff_max_s: must not be less than notify_backoff_s")
         self._check_access()
         self._check_pii_keys()
+        self._check_reports()
         self._check_regulator_requests()
 
     @property
@@ -235,6 +243,15 @@ class Settings:
                     f"{purpose}_key_file: production refuses to start without {purpose} keys"
                 )
 
+    def _check_reports(self) -> None:
+        for name in ("reports_config", "report_signing_key_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"{name}: no such file: {path}")
+            if self.env == "production" and path is None:
+                # Placeholder licences and a key made on the spot are for development.
+                raise SettingsError(f"{name}: production refuses to start without it")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from `PITBOSS_*` variables (and `DATABASE_URL`); keyword overrides win."""
@@ -294,6 +311,8 @@ class Settings:
             ("PITBOSS_TLS_KEY", "tls_key"),
             ("PITBOSS_TLS_CLIENT_CA", "tls_client_ca"),
             ("PITBOSS_SIGNING_KEK_FILE", "signing_kek_file"),
+            ("PITBOSS_REPORTS_CONFIG", "reports_config"),
+            ("PITBOSS_REPORT_SIGNING_KEY_FILE", "report_signing_key_file"),
         ):
             variables[name] = key
             if env.get(key):
@@ -321,6 +340,12 @@ class Settings:
         variables["regulator_callback_secrets"] = "PITBOSS_REGULATOR_CALLBACK_SECRETS"
         number("PITBOSS_REGULATOR_REQUEST_MAX_ROWS", "regulator_request_max_rows")
         number("PITBOSS_REGULATOR_CALLBACK_MAX_ATTEMPTS", "regulator_callback_max_attempts")
+        variables["report_schedule"] = "PITBOSS_REPORT_SCHEDULE"
+        if env.get("PITBOSS_REPORT_SCHEDULE"):
+            flag = env["PITBOSS_REPORT_SCHEDULE"].lower()
+            if flag not in ("on", "off", "true", "false", "1", "0"):
+                raise SettingsError("PITBOSS_REPORT_SCHEDULE: must be on or off")
+            values["report_schedule"] = flag in ("on", "true", "1")
         values.update(overrides)
         try:
             return cls(**values)  # type: ignore[arg-type]

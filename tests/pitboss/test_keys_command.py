@@ -92,8 +92,9 @@ def test_bad_key_settings_name_the_variable(
 
 
 def _production(tmp_path: Path, **keys: object) -> Settings:
-    # What production needs besides the keys (engineer A's settings): files that exist.
-    for name in ("cert.pem", "key.pem", "ca.pem"):
+    # What production needs besides the keys (engineer A's settings, the reports' files):
+    # files that exist.
+    for name in ("cert.pem", "key.pem", "ca.pem", "reports.toml", "report-signing.pem"):
         (tmp_path / name).write_text("x")
     return Settings(
         env="production",
@@ -101,6 +102,8 @@ def _production(tmp_path: Path, **keys: object) -> Settings:
         tls_key=tmp_path / "key.pem",
         tls_client_ca=tmp_path / "ca.pem",
         regulator_allow=(ipaddress.ip_network("10.0.0.0/8"),),
+        reports_config=tmp_path / "reports.toml",
+        report_signing_key_file=tmp_path / "report-signing.pem",
         data_dir=tmp_path / "data",
         **keys,  # type: ignore[arg-type]
     )

@@ -206,3 +206,32 @@ def test_a_bad_provider_item_does_not_echo_its_secret() -> None:
 def test_a_batch_limit_above_the_pending_limit_is_refused() -> None:
     with pytest.raises(SettingsError, match="max_batch_events"):
         Settings(max_pending_events=100, max_batch_events=1_000)
+
+
+def test_report_settings_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "reports.toml").write_text("")
+    (tmp_path / "key.pem").write_text("")
+    s = Settings.from_env(
+        {
+            "PITBOSS_REPORTS_CONFIG": str(tmp_path / "reports.toml"),
+            "PITBOSS_REPORT_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
+            "PITBOSS_REPORT_SCHEDULE": "off",
+        }
+    )
+    assert s.reports_config == tmp_path / "reports.toml"
+    assert s.report_signing_key_file == tmp_path / "key.pem"
+    assert s.report_schedule is False
+    assert Settings.from_env({}).report_schedule is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PITBOSS_REPORTS_CONFIG": "/nonexistent.toml"}, "PITBOSS_REPORTS_CONFIG: "),
+        ({"PITBOSS_REPORT_SIGNING_KEY_FILE": "/nonexistent.pem"}, "PITBOSS_REPORT_SIGNING_KEY"),
+        ({"PITBOSS_REPORT_SCHEDULE": "sometimes"}, "PITBOSS_REPORT_SCHEDULE: must be on or off"),
+    ],
+)
+def test_bad_report_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 RULES = resources.files("regapi").joinpath("prometheus/rules.yml")
-PROMTOOL = shutil.which("promtool")
+# On PATH, or where `make test` unpacks it (Makefile: PROMTOOL).
+PROMTOOL = shutil.which("promtool") or shutil.which(
+    "promtool", path=str(Path(__file__).resolve().parents[2] / ".tools" / "bin")
+)
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 ROUTE = 'route="/regulator/logs/{type}",method="GET",status="200"'
 

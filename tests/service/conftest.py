@@ -103,6 +103,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             WebhookProvider(name="idcheck", kind="kyc", secret=KYC_SECRET),
         ),
         log_json=False,
+        # The report schedule is tested on its own (tests/service/test_report_schedule.py).
+        report_schedule=False,
     )
 
 

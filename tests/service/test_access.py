@@ -518,12 +518,20 @@ async def test_production_refuses_to_start_without_a_signing_key(
 
 
 def _pii_key_files(folder: Path) -> dict[str, Path]:
-    """Production also wants the personal-data keys (regapi.keys)."""
+    """Production also wants the personal-data keys (regapi.keys), and the reports'
+    configuration and signing key (regapi.reports)."""
     from regapi.keys import add_key
+    from regapi.reports.signing import load_or_create
 
-    files = {"pii_key_file": folder / "pii.json", "kyc_media_key_file": folder / "kyc.json"}
+    files = {"pii_key_file": folder / "pii.json", "kyc_media_key_file": folder / "kyc.json",
+             "reports_config": folder / "reports.toml",
+             "report_signing_key_file": folder / "report-signing.pem"}  # fmt: skip
     add_key(files["pii_key_file"], "pii")
     add_key(files["kyc_media_key_file"], "kyc_media")
+    files["reports_config"].write_text(
+        '[operator]\nname = "Casino Ltd"\n[markets.MGA]\nlicence = "MGA/B2C/123/2019"\n'
+    )
+    load_or_create(files["report_signing_key_file"], create=True)
     return files
 
 

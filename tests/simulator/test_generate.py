@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from engine.events import EVENT_TYPES, EventError, decode_event
-from simulator.generate import simulate
+from simulator.generate import contract_events, simulate
 from simulator.render import LABEL_COLUMNS, SCHEMA
 from simulator.vocab import TRAITS, TYPOLOGIES
 from tests.simulator.simulated import TINY, events, players, scenario
@@ -166,3 +166,11 @@ def test_amounts_are_positive_minor_units_in_the_players_currency() -> None:
     assert money.column("currency").null_count == 0
     uk = money.filter(pc.equal(money.column("market"), "UKGC"))
     assert set(uk.column("currency").to_pylist()) == {"GBP"}
+
+
+def test_contract_events_are_what_the_service_accepts() -> None:
+    made = list(contract_events(scenario(TINY)))
+    assert len(made) == events().num_rows
+    for e in made[:5_000]:
+        assert "label_typology" not in e
+        decode_event(msgspec.json.encode(e))  # raises on anything outside the contract

@@ -29,6 +29,7 @@ from pitboss.service.http import (
     register_error,
     register_status,
 )
+from pitboss.service.reports import REPORTS
 from pitboss.service.state import SERVICE
 from regapi import audit, config, logs, periods
 from regapi import player as player_view
@@ -57,6 +58,8 @@ _MEDIA_TYPES = {
     "xml": "application/xml",
     "pdf": "application/pdf",
     "txt": "text/plain; charset=utf-8",
+    "manifest": "application/json",
+    "sig": "application/octet-stream",
 }
 
 # --- errors -------------------------------------------------------------------------
@@ -219,6 +222,20 @@ async def regulator_reports(request: web.Request) -> web.Response:
             files=out,
         )
     )
+
+
+class SigningKeys(msgspec.Struct, kw_only=True):
+    keys: list[dict[str, str]]  # JWK: OKP, Ed25519, with kid, use and alg
+    # The current key as PEM (SubjectPublicKeyInfo), for `openssl pkeyutl -verify`.
+    pem: str
+
+
+@ROUTES.add("GET", "/signing-keys",
+            summary="The public keys that verify report signatures (a JWKS of Ed25519 keys)",
+            tag="regulator", response=SigningKeys, errors=(401, 403), roles=ROLES)  # fmt: skip
+async def regulator_signing_keys(request: web.Request) -> web.Response:
+    signer = request.config_dict[REPORTS].reporter.signer
+    return json_response(SigningKeys(keys=[signer.public_jwk()], pem=signer.public_pem().decode()))
 
 
 @ROUTES.add("GET", "/reports/{period:[^/]+/[^/]+}/{file}", summary="Download a report file",
