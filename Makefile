@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PROMTOOL := .tools/bin/promtool
 
 .PHONY: run test lint typecheck pytest check clean
 
@@ -27,7 +28,6 @@ pytest: $(STAMP) $(PROMTOOL)
 # promtool checks the shipped Prometheus alert rules in the tests. It comes unpacked from
 # Debian's prometheus package (no root, nothing installed system-wide); where apt-get is
 # not there, those tests are skipped and say so.
-PROMTOOL := .tools/bin/promtool
 $(PROMTOOL):
 	@mkdir -p .tools/deb .tools/bin
 	-@cd .tools/deb && apt-get download prometheus >/dev/null 2>&1 \
