@@ -417,6 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     from pitboss import report_command
 
     report_command.add_parser(sub)
+
+    from pitboss import sandbox_command
+
+    sandbox_command.add_parser(sub)
+
+    from sandbox import inspect as inspect_command
+
+    inspect_command.add_parser(sub)  # `pitboss inspect`: the regulator's end-to-end check
     return parser
 
 

@@ -118,8 +118,8 @@ def _time(value: datetime | int | None) -> datetime | None:
     return datetime.fromtimestamp(to_epoch_ms(value) / 1000, tz=UTC)
 
 
-def transactions_link(player_id: str) -> str:
-    return f"/regulator/logs/transactions?player={quote(player_id, safe='')}"
+def transactions_link(player_id: str, prefix: str = "/regulator") -> str:
+    return f"{prefix}/logs/transactions?player={quote(player_id, safe='')}"
 
 
 async def kyc_from_events(conn: asyncpg.Connection, player_id: str) -> Kyc | None:
@@ -181,7 +181,12 @@ async def kyc_from_profile(conn: asyncpg.Connection, profile: PlayerProfile) -> 
 
 
 async def view(
-    conn: asyncpg.Connection, keys: Keys, player_id: str, *, now: datetime
+    conn: asyncpg.Connection,
+    keys: Keys,
+    player_id: str,
+    *,
+    now: datetime,
+    prefix: str = "/regulator",
 ) -> PlayerView | None:
     """The player as a regulator sees them; None if the service knows nothing of them.
 
@@ -230,7 +235,7 @@ async def view(
         restrictions=restrictions,
         transactions=Transactions(
             recent=await store.recent_transactions(conn, player_id, RECENT_TRANSACTIONS),
-            log=transactions_link(player_id),
+            log=transactions_link(player_id, prefix),
         ),
         alerts=await store.alerts(conn, player_id, MAX_ALERTS),
         cases=cases,

@@ -7,6 +7,7 @@ then the background tasks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -16,7 +17,7 @@ from aiohttp import web
 import pitboss
 from engine.ingest import IngestLimits, Ingestor
 from engine.policy_manager import PolicyManager
-from pitboss.service import auth, database, openapi, reports
+from pitboss.service import auth, database, openapi, reports, sandbox
 from pitboss.service.http import (
     Routes,
     limits_middleware,
@@ -27,6 +28,7 @@ from pitboss.service.http import (
 from pitboss.service.metrics import Metrics
 from pitboss.service.notifier import Notifier, notify_targets
 from pitboss.service.pii import pii_keys
+from pitboss.service.regulator_data import SLOT, DataSlot, RegulatorData
 from pitboss.service.regulator_requests import WORKER, RequestWorker
 from pitboss.service.routes import (
     cases,
@@ -39,11 +41,13 @@ from pitboss.service.routes import (
     policies,
     regulator,
     regulator_webhook,
+    sandbox_validate,
     sars,
 )
 from pitboss.service.routes import reports as report_routes
 from pitboss.service.settings import Settings
 from pitboss.service.state import SERVICE, Service
+from regapi.auth import roles
 
 log = structlog.get_logger("pitboss.service")
 
@@ -64,6 +68,19 @@ SUB_APPS: tuple[tuple[str, Routes], ...] = (
     ("/regulator", regulator.ROUTES),
     ("/webhook/regulator", regulator_webhook.ROUTES),
 )
+# The sandbox mirrors them for sandbox clients only (`PITBOSS_SANDBOX=on`), and adds the
+# validators.
+SANDBOX_APPS: tuple[tuple[str, Routes], ...] = (
+    (sandbox.REGULATOR_PREFIX,
+     regulator.ROUTES.mirrored(roles=roles.SANDBOX_ONLY, name="sandbox") + sandbox_validate.ROUTES),
+    (sandbox.WEBHOOK_PREFIX,
+     regulator_webhook.ROUTES.mirrored(roles=roles.SANDBOX_ONLY, name="sandbox")),
+)  # fmt: skip
+
+
+def mounted(settings: Settings) -> tuple[tuple[str, Routes], ...]:
+    """The sub-apps this configuration serves."""
+    return SUB_APPS + (SANDBOX_APPS if settings.sandbox else ())
 
 
 def all_routes() -> list[object]:
@@ -72,8 +89,9 @@ def all_routes() -> list[object]:
 
 def make_app(settings: Settings) -> web.Application:
     metrics = Metrics()
+    subs = mounted(settings)
     access = auth.Access(
-        settings, [r for table in (*ROUTE_MODULES, *(t for _, t in SUB_APPS)) for r in table.routes]
+        settings, [r for table in (*ROUTE_MODULES, *(t for _, t in subs)) for r in table.routes]
     )
     auth.announce(settings)
     app = web.Application(
@@ -88,13 +106,16 @@ def make_app(settings: Settings) -> web.Application:
     )
     for table in ROUTE_MODULES:
         table.install(app)
-    for prefix, table in SUB_APPS:
-        app.add_subapp(prefix, regulator.sub_app(table))
+    slots: dict[str, DataSlot] = {}
+    for prefix, table in subs:
+        sub = regulator.sub_app(table)
+        slots[prefix] = sub[SLOT]
+        app.add_subapp(prefix, sub)
     doc = openapi.document(
         [r for table in ROUTE_MODULES for r in table.routes],
         title="Pitboss",
         version=pitboss.__version__,
-        mounted=SUB_APPS,
+        mounted=subs,
     )
     app[ops.OPENAPI] = msgspec.json.encode(doc)
     app[auth.ACCESS] = access
@@ -103,7 +124,8 @@ def make_app(settings: Settings) -> web.Application:
         keys = pii_keys(settings)  # first: no key, no start (and nothing touched)
         prepared = reports.prepare(settings)
         url = settings.database_url or database.embedded_url(settings.data_dir)
-        async with database.open_pool(url, size=settings.pool_size) as pool:
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await stack.enter_async_context(database.open_pool(url, size=settings.pool_size))
             policies_ = PolicyManager(pool, settings.data_dir)
             pack, version, shadows = await policies_.bootstrap(settings.policy_dir)
             notifier = Notifier(pool, settings, metrics)
@@ -123,13 +145,27 @@ def make_app(settings: Settings) -> web.Application:
                 on_commit=lambda ids: notifier.wake(),
             )
             policies_.ingestor = ingestor
-            await ingestor.start()
+            # Stopped in the reverse order: the report workers, the request worker, the
+            # notifier, and the ingestor last of the workers but before the notifier has
+            # gone (its last commits may queue notifications).
             await notifier.start()
+            stack.push_async_callback(notifier.stop)
+            await ingestor.start()
+            stack.push_async_callback(ingestor.stop)
             app[WORKER] = requests = RequestWorker(pool, settings, keys)
             await requests.start()
+            stack.push_async_callback(requests.stop)
             app[reports.REPORTS] = reporting = await reports.start(
                 pool, settings, metrics, url, prepared
             )
+            stack.push_async_callback(reports.stop, reporting)
+            live = RegulatorData(pool=pool, keys=keys, signer=prepared.signer,
+                                 requests=requests, prefix="/regulator",
+                                 webhook_prefix="/webhook/regulator")  # fmt: skip
+            slots["/regulator"].data = slots["/webhook/regulator"].data = live
+            if settings.sandbox:
+                play = await stack.enter_async_context(sandbox.running(settings, url))
+                slots[sandbox.REGULATOR_PREFIX].data = slots[sandbox.WEBHOOK_PREFIX].data = play
             app[SERVICE] = Service(
                 settings=settings,
                 metrics=metrics,
@@ -139,15 +175,9 @@ def make_app(settings: Settings) -> web.Application:
                 notifier=notifier,
                 keys=keys,
             )
-            log.info("ready", policy_version=version, replayed=ingestor.replayed)
-            try:
-                yield
-            finally:
-                # The ingestor first: its last commits may queue notifications.
-                await ingestor.stop()
-                await notifier.stop()
-                await requests.stop()
-                await reports.stop(reporting)
+            log.info("ready", policy_version=version, replayed=ingestor.replayed,
+                     sandbox=settings.sandbox)  # fmt: skip
+            yield
 
     app.cleanup_ctx.append(lifetime)
     app.cleanup_ctx.append(access.lifetime)  # after the pool is open

@@ -30,7 +30,7 @@ from pitboss.service.settings import Settings
 from pitboss.service.state import SERVICE
 from regapi.auth import keyring, keys, transport
 from regapi.auth.principal import Principal
-from regapi.auth.roles import SENSITIVE_READ
+from regapi.auth.roles import SANDBOX_ONLY, SENSITIVE_READ
 from regapi.auth.tokens import TokenError, TokenService
 from regapi.store import auth as auth_store
 
@@ -38,7 +38,12 @@ log = structlog.get_logger("pitboss.auth")
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 # Paths that are the regulator API, live and sandbox, and regulators' requests to it.
-REGULATOR_PREFIXES = ("/regulator/", "/sandbox/regulator/", "/webhook/regulator/")
+REGULATOR_PREFIXES = (
+    "/regulator/",
+    "/webhook/regulator/",
+    "/sandbox/regulator/",
+    "/sandbox/webhook/regulator/",
+)
 REFRESH_S = 30.0
 _REALM = 'Bearer realm="pitboss"'
 
@@ -61,6 +66,13 @@ def _forbidden(role: bool = False) -> ProblemError:
 
 def is_regulator_path(path: str) -> bool:
     return path.startswith(REGULATOR_PREFIXES)
+
+
+def _unmatched(path: str, regulator: bool) -> tuple[str, ...] | None:
+    """The roles an unmatched path asks for: those of the mount it falls under."""
+    if not regulator:
+        return None
+    return SANDBOX_ONLY if path.startswith("/sandbox/") else SENSITIVE_READ
 
 
 class Access:
@@ -154,7 +166,7 @@ class Access:
             # An unmatched path (404, 405) needs a token too, so that probing tells an
             # anonymous caller nothing about which routes exist; under the regulator
             # paths it needs a regulator's role, so that a 404 and a 403 look alike.
-            allowed = route.roles if route is not None else SENSITIVE_READ if regulator else None
+            allowed = route.roles if route is not None else _unmatched(request.path, regulator)
             if allowed is not None and not principal.may(allowed):
                 log.warning(
                     "access_refused", reason="role", path=request.path,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from engine.events import EventError
 from engine.ingest import ConflictError, OverloadedError, UnavailableError
@@ -144,10 +144,25 @@ def _to_problem(exc: BaseException) -> ProblemError | None:
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Body too large"}
 
 
+def _parse_content_type(request: web.Request) -> None:
+    # The standard library's header parser recurses once per nested comment: a
+    # `Content-Type: x/y((((…` would be a RecursionError (a 500) wherever a handler reads
+    # it. Parsed here once (aiohttp keeps the result), such a header is the client's 415.
+    if hdrs.CONTENT_TYPE in request.headers:
+        try:
+            request.content_type  # noqa: B018
+        except RecursionError:
+            raise ProblemError(
+                415, "Unsupported media type", "Content-Type cannot be parsed",
+                field="Content-Type",
+            ) from None  # fmt: skip
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.get(REQUEST_ID)
     try:
+        _parse_content_type(request)
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -324,6 +339,19 @@ class Route:
     content_type: str = "application/json"
     # The roles that may call it (regapi.auth.roles); empty: public, no token.
     roles: tuple[str, ...] = ()
+    # The media type `body` comes in (a form for OAuth2's token endpoint), and the type of
+    # error bodies where they are not problem+json (OAuth2's RFC 6749 JSON bodies).
+    body_media: str = "application/json"
+    error_body: object = None
+
+
+def _renamed(handler: Handler, name: str) -> Handler:
+    async def mirror(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    mirror.__name__ = mirror.__qualname__ = f"{name}_{handler.__name__}"
+    mirror.__doc__ = handler.__doc__
+    return mirror
 
 
 class Routes:
@@ -347,3 +375,17 @@ class Routes:
     def install(self, app: web.Application) -> None:
         for r in self.routes:
             app.router.add_route(r.method, r.path, r.handler)
+
+    def __add__(self, other: Routes) -> Routes:
+        joined = Routes()
+        joined.routes = [*self.routes, *other.routes]
+        return joined
+
+    def mirrored(self, *, roles: tuple[str, ...], name: str) -> Routes:
+        """The same routes for other callers: each handler wrapped in one of its own (the
+        access check knows a route by its handler), named `<name>_<handler>` (OpenAPI
+        operation ids are unique), open to `roles` only."""
+        mirror = Routes()
+        for r in self.routes:
+            mirror.routes.append(replace(r, handler=_renamed(r.handler, name), roles=roles))
+        return mirror

@@ -64,7 +64,7 @@ def document(
     ]
     types: list[object] = [ProblemBody]
     for r in routes:
-        types.extend(t for t in (r.body, r.response) if t is not None)
+        types.extend(t for t in (r.body, r.response, r.error_body) if t is not None)
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
     schema_of = dict(zip(map(id, types), schemas, strict=True))
     problem = schema_of[id(ProblemBody)]
@@ -104,9 +104,13 @@ def document(
         if params:
             op["parameters"] = params
         if r.body is not None:
+            # A `bytes` body is a file's raw bytes (the report validator), not base64 JSON.
+            binary = {"type": "string", "format": "binary"}
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": schema_of[id(r.body)]}},
+                "content": {
+                    r.body_media: {"schema": binary if r.body is bytes else schema_of[id(r.body)]}
+                },
             }
         ok: dict[str, Any] = {"description": "OK"}
         if r.response is not None:
@@ -117,10 +121,15 @@ def document(
         # Who may call it: a token with one of its roles (RFC 6750), or nothing (public).
         op["security"] = [{"oauth2": list(r.roles)}] if r.roles else []
         errors = set(r.errors) | ({401, 403} if r.roles else set())
+        own: dict[str, Any] = {}
+        if r.error_body is not None:
+            own = {"application/json": {"schema": schema_of[id(r.error_body)]}}
         for status in sorted(errors | {500} if r.body is not None else errors):
             op["responses"][str(status)] = {
                 "description": _REASONS.get(status, "Error"),
-                "content": {PROBLEM: {"schema": problem}},
+                # Only the route's own errors have its own body: the others (access, an
+                # unexpected error) are answered before or around it, as problem+json.
+                "content": own if own and status in r.errors else {PROBLEM: {"schema": problem}},
             }
         paths.setdefault(path, {})[r.method.lower()] = op
     return {

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import io
 import random
 import time
 import uuid
@@ -72,7 +73,9 @@ async def post_signed(
 
     Redirects are not followed: the signature was made for this receiver."""
     sent = {**headers, **signed_headers(secret, body)}
-    async with session.post(url, data=body, headers=sent, allow_redirects=False) as resp:
+    # As a stream: aiohttp warns that a large bytes body blocks the loop while it is sent.
+    payload = io.BytesIO(body)
+    async with session.post(url, data=payload, headers=sent, allow_redirects=False) as resp:
         if not 200 <= resp.status < 300:
             said = _one_line((await resp.content.read(200)).decode(errors="replace"))
             raise SendError(f"HTTP {resp.status}" + (f": {said}" if said else ""))

@@ -109,6 +109,14 @@ class Settings:
     reports_config: Path | None = None
     report_signing_key_file: Path | None = None
     report_schedule: bool = True
+    # The regulator sandbox (docs/sandbox.md): /sandbox/regulator/* over a database of its
+    # own (none: the live server's `<live database>_sandbox`, made if missing), filled by
+    # the simulator with this seed, players and days when it is empty.
+    sandbox: bool = False
+    sandbox_database_url: str | None = None
+    sandbox_seed: int = 20260105
+    sandbox_players: int = 200
+    sandbox_days: int = 28
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -164,6 +172,7 @@ class Settings:
         self._check_access()
         self._check_pii_keys()
         self._check_reports()
+        self._check_sandbox()
         self._check_regulator_requests()
 
     @property
@@ -242,6 +251,19 @@ class Settings:
                 raise SettingsError(
                     f"{purpose}_key_file: production refuses to start without {purpose} keys"
                 )
+
+    def _check_sandbox(self) -> None:
+        if not 0 <= self.sandbox_seed < 2**63:
+            raise SettingsError(f"sandbox_seed: 0 or more, got {self.sandbox_seed}")
+        if not 10 <= self.sandbox_players <= 100_000:
+            raise SettingsError(f"sandbox_players: 10 to 100000, got {self.sandbox_players}")
+        if not 1 <= self.sandbox_days <= 366:
+            raise SettingsError(f"sandbox_days: 1 to 366, got {self.sandbox_days}")
+        if self.sandbox_database_url is not None and (
+            self.sandbox_database_url == self.database_url
+        ):
+            # The sandbox's credentials must never reach live data.
+            raise SettingsError("sandbox_database_url: must not be the live database")
 
     def _check_reports(self) -> None:
         for name in ("reports_config", "report_signing_key_file"):
@@ -340,12 +362,18 @@ class Settings:
         variables["regulator_callback_secrets"] = "PITBOSS_REGULATOR_CALLBACK_SECRETS"
         number("PITBOSS_REGULATOR_REQUEST_MAX_ROWS", "regulator_request_max_rows")
         number("PITBOSS_REGULATOR_CALLBACK_MAX_ATTEMPTS", "regulator_callback_max_attempts")
-        variables["report_schedule"] = "PITBOSS_REPORT_SCHEDULE"
-        if env.get("PITBOSS_REPORT_SCHEDULE"):
-            flag = env["PITBOSS_REPORT_SCHEDULE"].lower()
-            if flag not in ("on", "off", "true", "false", "1", "0"):
-                raise SettingsError("PITBOSS_REPORT_SCHEDULE: must be on or off")
-            values["report_schedule"] = flag in ("on", "true", "1")
+        for key, name in (("PITBOSS_REPORT_SCHEDULE", "report_schedule"),
+                          ("PITBOSS_SANDBOX", "sandbox")):  # fmt: skip
+            variables[name] = key
+            if env.get(key):
+                flag = env[key].lower()
+                if flag not in ("on", "off", "true", "false", "1", "0"):
+                    raise SettingsError(f"{key}: must be on or off")
+                values[name] = flag in ("on", "true", "1")
+        text("PITBOSS_SANDBOX_DATABASE_URL", "sandbox_database_url")
+        number("PITBOSS_SANDBOX_SEED", "sandbox_seed")
+        number("PITBOSS_SANDBOX_PLAYERS", "sandbox_players")
+        number("PITBOSS_SANDBOX_DAYS", "sandbox_days")
         values.update(overrides)
         try:
             return cls(**values)  # type: ignore[arg-type]

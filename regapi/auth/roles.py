@@ -22,9 +22,21 @@ ANALYST: Final = "analyst"  # alerts, cases, restrictions, incidents, rule quali
 POLICY_ADMIN: Final = "policy_admin"  # policy versions
 PLAYER_FRONTEND: Final = "player_frontend"  # only what a player may be told
 OPS: Final = "ops"  # metrics
+# Regulators trying the API before going live: the sandbox's mirror of the regulator
+# routes (synthetic data) and its validators, nothing else.
+SANDBOX: Final = "sandbox"
 
 ALL: Final = frozenset(
-    {REGULATOR_READ, COMPLIANCE_OFFICER, INGEST, ANALYST, POLICY_ADMIN, PLAYER_FRONTEND, OPS}
+    {
+        REGULATOR_READ,
+        COMPLIANCE_OFFICER,
+        INGEST,
+        ANALYST,
+        POLICY_ADMIN,
+        PLAYER_FRONTEND,
+        OPS,
+        SANDBOX,
+    }
 )
 OPERATOR: Final = frozenset({INGEST, ANALYST, POLICY_ADMIN, PLAYER_FRONTEND, OPS})
 
@@ -39,6 +51,9 @@ METRICS: Final = (OPS,)
 # Everything under /regulator/*, audit and config history, player profile and KYC detail.
 SENSITIVE_READ: Final = (COMPLIANCE_OFFICER, REGULATOR_READ)
 SENSITIVE_WRITE: Final = (COMPLIANCE_OFFICER,)
+# Everything under /sandbox/*: sandbox clients only, so that their credentials can never
+# read live data and live credentials are never sent to the sandbox by mistake.
+SANDBOX_ONLY: Final = (SANDBOX,)
 
 
 def unknown(roles: Iterable[str]) -> list[str]:

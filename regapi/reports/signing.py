@@ -424,6 +424,12 @@ def _parse(manifest: object) -> tuple[dict[str, Any], list[dict[str, Any]]] | st
     return doc, entries
 
 
+def parse_manifest(manifest: object) -> tuple[dict[str, Any], list[dict[str, Any]]] | str:
+    """A manifest's fields and file entries as `verify_manifest` reads them, or the first
+    thing wrong with it (for validators, which must not pass what it refuses)."""
+    return _parse(manifest)
+
+
 def verify_manifest(
     manifest: bytes,
     files: Mapping[str, bytes],

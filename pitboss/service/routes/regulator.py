@@ -29,8 +29,7 @@ from pitboss.service.http import (
     register_error,
     register_status,
 )
-from pitboss.service.reports import REPORTS
-from pitboss.service.state import SERVICE
+from pitboss.service.regulator_data import SLOT, DataSlot, regulator_data
 from regapi import audit, config, logs, periods
 from regapi import player as player_view
 from regapi.auth import roles
@@ -141,7 +140,7 @@ def _access(request: web.Request) -> access.Access:
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Log the request before it is answered (a read that cannot be logged is not served),
     then its outcome."""
-    pool = request.config_dict[SERVICE].pool
+    pool = regulator_data(request).pool
     async with pool.acquire() as conn:
         entry_id = await access.record(conn, _access(request))
     started = time.perf_counter()
@@ -171,6 +170,7 @@ def sub_app(table: Routes, *, middlewares: tuple[Any, ...] = ()) -> web.Applicat
     """A sub-app serving `table`, every request to it logged; `middlewares` (access
     checks) run before the access log, so a refused request is not taken for a read."""
     app = web.Application(middlewares=[*middlewares, access_middleware])
+    app[SLOT] = DataSlot()
     table.install(app)
     return app
 
@@ -208,10 +208,11 @@ def _market(request: web.Request) -> str | None:
 async def regulator_reports(request: web.Request) -> web.Response:
     period = _period(request)
     market = _market(request)
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    data = regulator_data(request)
+    async with data.pool.acquire() as conn:
         files = await report_store.listing(conn, period, market=market)
     out = [
-        ReportFileOut(**msgspec.structs.asdict(f), url=f"/regulator/reports/{period}/{f.name}")
+        ReportFileOut(**msgspec.structs.asdict(f), url=f"{data.prefix}/reports/{period}/{f.name}")
         for f in files
     ]
     return json_response(
@@ -234,7 +235,7 @@ class SigningKeys(msgspec.Struct, kw_only=True):
             summary="The public keys that verify report signatures (a JWKS of Ed25519 keys)",
             tag="regulator", response=SigningKeys, errors=(401, 403), roles=ROLES)  # fmt: skip
 async def regulator_signing_keys(request: web.Request) -> web.Response:
-    signer = request.config_dict[REPORTS].reporter.signer
+    signer = regulator_data(request).signer
     return json_response(SigningKeys(keys=[signer.public_jwk()], pem=signer.public_pem().decode()))
 
 
@@ -244,7 +245,7 @@ async def regulator_signing_keys(request: web.Request) -> web.Response:
 async def regulator_report_file(request: web.Request) -> web.StreamResponse:
     period = _period(request)
     name = request.match_info["file"]
-    pool = request.config_dict[SERVICE].pool
+    pool = regulator_data(request).pool
     async with pool.acquire() as conn:
         found = await report_store.find(conn, period, name)
         if found is None:
@@ -330,7 +331,7 @@ async def regulator_log(request: web.Request) -> web.StreamResponse:
     )
     if stream:
         return await _stream(request, q)
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         rows, last = await log_store.page(conn, q)
     next_cursor = None if last is None else logs.encode_cursor(kind, last)
     return json_response(_Page(type=kind, items=rows, next_cursor=next_cursor))
@@ -352,7 +353,7 @@ async def _stream(request: web.Request, q: LogQuery) -> web.StreamResponse:
             await resp.write(bytes(data))
             data.clear()
 
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         try:
             async with contextlib.aclosing(log_store.stream(conn, q)) as found:
                 buffer = bytearray()
@@ -391,9 +392,11 @@ async def regulator_player(request: web.Request) -> web.Response:
     player_id = request.match_info["id"]
     if not 0 < len(player_id) <= 256:
         raise ProblemError(404, "Not found", "no such player", field="id")
-    service = request.config_dict[SERVICE]
-    async with service.pool.acquire() as conn:
-        found = await player_view.view(conn, service.keys, player_id, now=datetime.now(UTC))
+    data = regulator_data(request)
+    async with data.pool.acquire() as conn:
+        found = await player_view.view(
+            conn, data.keys, player_id, now=datetime.now(UTC), prefix=data.prefix
+        )
     if found is None:
         raise ProblemError(404, "Not found", f"no player {player_id!r}", field="id")
     return json_response(found)
@@ -436,7 +439,7 @@ async def regulator_audit(request: web.Request) -> web.Response:
     if entity_id is None or not 0 < len(entity_id) <= 256:
         raise ProblemError(422, "Invalid query", "id: the entity's id (1..256 characters)",
                            field="id")  # fmt: skip
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         entries = await audit.history(conn, entity, entity_id)
     if not entries:
         raise ProblemError(404, "Not found", f"no recorded change to {entity} {entity_id!r}",

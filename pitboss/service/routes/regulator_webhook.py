@@ -20,7 +20,8 @@ from pitboss.service.http import (
     read_body,
     register_status,
 )
-from pitboss.service.regulator_requests import WORKER, callback_secret
+from pitboss.service.regulator_data import regulator_data
+from pitboss.service.regulator_requests import callback_secret
 from pitboss.service.routes.regulator import ROLES, principal_of
 from pitboss.service.state import SERVICE
 from regapi import players, requests
@@ -43,12 +44,12 @@ class Accepted(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-def _status_url(request_id: str) -> str:
-    return f"/webhook/regulator/request/{request_id}"
+def _status_url(request: web.Request, request_id: str) -> str:
+    return f"{regulator_data(request).webhook_prefix}/request/{request_id}"
 
 
 async def _known_player(request: web.Request, player_id: str) -> bool:
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         return await players.summary_of(conn, player_id) is not None or await player_view.known(
             conn, player_id
         )
@@ -80,7 +81,7 @@ async def create_request(request: web.Request) -> web.Response:
         raise ProblemError(
             404, "Not found", f"no player {checked.player_id!r}", field="parameters.player_id"
         )
-    async with service.pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         row = await store.create(
             conn,
             client_id=client_id,
@@ -90,14 +91,17 @@ async def create_request(request: web.Request) -> web.Response:
             fmt=body.format,
             callback_url=body.callback_url,
         )
-    request.config_dict[WORKER].wake()
+    regulator_data(request).requests.wake()
     resp = json_response(
         Accepted(
-            id=row.id, state=row.state, status_url=_status_url(row.id), created_at=row.created_at
+            id=row.id,
+            state=row.state,
+            status_url=_status_url(request, row.id),
+            created_at=row.created_at,
         ),
         202,
     )
-    resp.headers["Location"] = _status_url(row.id)
+    resp.headers["Location"] = _status_url(request, row.id)
     return resp
 
 
@@ -109,7 +113,7 @@ async def _own_request(request: web.Request) -> RequestRow:
         request_id = str(uuid.UUID(raw))
     except ValueError:
         raise ProblemError(404, "Not found", f"no request {raw!r}", field="id") from None
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         row = await store.get(conn, request_id)
     who = principal_of(request)
     if (
@@ -136,7 +140,7 @@ async def get_request(request: web.Request) -> web.Response:
             content_type="application/octet-stream")  # fmt: skip
 async def get_request_file(request: web.Request) -> web.Response:
     row = await _own_request(request)
-    async with request.config_dict[SERVICE].pool.acquire() as conn:
+    async with regulator_data(request).pool.acquire() as conn:
         found = await store.file_of(conn, row.id)
     if found is None:
         raise ProblemError(409, "Not ready", f"request {row.id} is {row.state}; no file yet")
