@@ -20,7 +20,7 @@ import pyarrow as pa
 from dsl.compiler.program import Program
 from dsl.vocabulary import KEYS, MARKETS, minor_units
 from engine.events import EVENT_TYPES, BaseEvent, event_type, to_epoch_ms, ts_ms
-from engine.fx import RateTable
+from engine.fx import FxError, RateTable
 from engine.layout import EVENT_CODES, MARKET_CODES, MISSING_ID
 from engine.state import Interner
 
@@ -90,6 +90,29 @@ class Encoder:
         self._fx_cols = [
             (layout.float_columns.index(f"fx:{cur}"), cur) for cur in program.fx_currencies
         ]
+        self._rated = fx.currencies
+
+    def rate_problem(self, event: BaseEvent) -> tuple[str, str] | None:
+        """Why `write` would fail on `event` — a conversion with no FX rate for its currency,
+        or none yet in force at its time — as (field, message); None when it would not.
+
+        The event contract takes any ISO 4217 currency and any time from 1970, the rate
+        table fewer: the ingestor asks before deciding, so that such an event is refused
+        (and a batch holding one refused whole) instead of failing half-way through."""
+        at = ts_ms(event)
+        base = _BASE[event.market]
+        converted = [constant for _, constant in self._fx_cols]
+        if self._amount_col >= 0 and getattr(event, "amount", None) is not None:
+            currency: str = event.currency  # type: ignore[attr-defined]
+            if currency not in self._rated:
+                return "currency", f"no FX rate for {currency}: the rate table has none"
+            converted.append(currency)
+        try:
+            for currency in converted:
+                self.fx.rate(currency, base, at)
+        except FxError as exc:
+            return "ts", str(exc)
+        return None
 
     def write(self, event: BaseEvent, I: np.ndarray, F: np.ndarray, r: int) -> None:
         """Encode `event` into row `r` of `I` and `F`."""

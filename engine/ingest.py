@@ -31,7 +31,15 @@ import structlog
 from rbloom import Bloom
 
 from engine import alerts, incidents
-from engine.events import BaseEvent, Event, decode_event, encode_event, event_type, ts_ms
+from engine.events import (
+    BaseEvent,
+    Event,
+    EventError,
+    decode_event,
+    encode_event,
+    event_type,
+    ts_ms,
+)
 from engine.links import Links
 from engine.runtime import CompiledPack, StreamEngine
 from engine.store import alerts as alert_store
@@ -329,6 +337,7 @@ class Ingestor:
                 )
             return await self._replies([e.event_id for e in events])
         self._check_conflicts(events, fps, stored, batch)
+        self._check_rates(events, stored, batch)
         group = self._open
         before = len(group.events)
         ids = []
@@ -378,6 +387,23 @@ class Ingestor:
                     f"event_id {eid!r} was already used for a different event", field=where
                 )
             within.setdefault(eid, fp)
+
+    def _check_rates(
+        self, events: Sequence[Event], stored: dict[str, tuple[bytes, str]], batch: bool
+    ) -> None:
+        # Before any event is decided: one that the engine cannot convert must not leave
+        # the events before it in the open group, committed under a refused request.
+        mem = self._mem
+        engines = (mem.engine, *mem.shadows.values())
+        for i, event in enumerate(events):
+            eid = event.event_id
+            if eid in stored or eid in self._pending or eid in mem.recent:
+                continue
+            for engine in engines:
+                problem = engine.rate_problem(event)
+                if problem is not None:
+                    field, message = problem
+                    raise EventError(message, field=f"events[{i}].{field}" if batch else field)
 
     def _decide_one(self, event: Event, fp: bytes, group: _Group) -> None:
         mem = self._mem

@@ -187,6 +187,11 @@ class StreamEngine:
         # What the kernel recorded for the last event: (rule index, fired, raw values).
         self.last_raw: list[tuple[int, bool, np.ndarray]] = []
 
+    def rate_problem(self, event: BaseEvent) -> tuple[str, str] | None:
+        """(field, message) when `event` needs an FX rate the table does not have; None
+        when `process` can take it."""
+        return self._run.encoder.rate_problem(event)
+
     def process(self, event: BaseEvent) -> Decision:
         """Update the window state with `event` and decide it."""
         self.absorb(event)

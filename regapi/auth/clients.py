@@ -56,7 +56,8 @@ async def authenticate(pool: asyncpg.Pool, client_id: str, secret: str) -> Clien
     """The client if `secret` is its secret and it is enabled; None otherwise, after the
     same work whatever the reason (unknown id, wrong secret, disabled)."""
     row = None
-    if 0 < len(client_id) <= 64:
+    # An id with a NUL is no client's, and PostgreSQL's text could not even be asked.
+    if 0 < len(client_id) <= 64 and "\x00" not in client_id:
         async with pool.acquire() as conn:
             row = await store.client(conn, client_id)
     stored = row.secret_hash if row is not None else hashing.decoy()

@@ -65,6 +65,42 @@ async def test_a_batch_with_one_bad_event_takes_none(
     assert await db.fetchval("SELECT count(*) FROM events") == 0
 
 
+# Valid by the contract (ISO 4217, after 1970), but with no FX rate to convert them to
+# the market's base currency: AED is not in the rate table, which starts in 2020.
+NO_RATE = [
+    (event("deposit", currency="AED"), "currency"),
+    (event("withdrawal", market="CW", currency="EUR", ts="2019-06-01T00:00:00Z"), "ts"),
+]
+
+
+async def test_an_event_with_no_fx_rate_is_refused_naming_the_field(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    for e, field in NO_RATE:
+        resp = await client.post("/v1/events", json=e)
+        assert resp.status == 422, await resp.text()
+        problem = await resp.json()
+        assert problem["field"] == field
+        assert "FX rate" in problem["detail"]
+    # Its own currency needs no rate, whenever it happened.
+    same = event("deposit", market="MGA", currency="EUR", ts="2019-06-01T00:00:00Z")
+    assert (await client.post("/v1/events", json=same)).status == 200
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+
+
+async def test_a_batch_with_an_event_with_no_fx_rate_takes_none(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    good, (bad, field) = event("deposit"), NO_RATE[0]
+    resp = await client.post("/v1/events/batch", json={"events": [good, bad]})
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["field"] == f"events[1].{field}"
+    # The next commit does not take the good event along: it was never decided.
+    assert (await client.post("/v1/events", json=event("login"))).status == 200
+    assert (await client.get(f"/v1/decisions/{good['event_id']}")).status == 404
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+
+
 async def test_a_batch_is_decided_in_order(client: Client) -> None:
     events = [event("deposit", ts=f"2026-11-01T10:0{i}:00Z") for i in range(5)]
     resp = await client.post("/v1/events/batch", json={"events": events})

@@ -11,6 +11,7 @@ from urllib.parse import quote_plus
 
 import aiohttp
 import asyncpg
+import jsonschema
 import pytest
 from aiohttp.test_utils import TestClient
 from joserfc import jwt
@@ -136,6 +137,9 @@ async def test_an_unknown_client_a_wrong_secret_and_a_disabled_client_look_alike
         await token_request(anon, grant, basic(other.client.id, other.secret)),
         await token_request(anon, grant | {"client_id": c.id, "client_secret": "nope"}),
         await token_request(anon, grant),  # no credentials at all
+        # An id PostgreSQL cannot even compare (a NUL) is just not a client's.
+        await token_request(anon, grant | {"client_id": "pbc_\x00", "client_secret": "nope"}),
+        await token_request(anon, grant, basic("\x00", registered.secret)),
     ]
     for status, body, headers in answers:
         assert status == 401
@@ -185,6 +189,29 @@ async def test_token_endpoint_errors_are_rfc_6749_bodies(
     assert status == (401 if error == "invalid_client" else 400)
     assert set(body) <= {"error", "error_description"}
     assert resp_headers["Cache-Control"] == "no-store"
+
+
+async def test_the_openapi_document_describes_the_form_and_the_error_bodies(
+    anon: aiohttp.ClientSession,
+) -> None:
+    async with anon.get("/openapi.json") as resp:
+        doc = await resp.json()
+    post = doc["paths"]["/oauth2/token"]["post"]
+
+    def schema(media: dict[str, Any]) -> dict[str, Any]:
+        return {**media["schema"], "components": doc["components"]}
+
+    form = schema(post["requestBody"]["content"][FORM])
+    jsonschema.validate({"grant_type": "client_credentials", "scope": "analyst"}, form)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"grant_type": "password"}, form)
+    unknown = {"grant_type": "client_credentials", "client_id": "pbc_x", "client_secret": "x"}
+    for data, status in [({"grant_type": "password"}, 400), (unknown, 401)]:
+        got, body, _ = await token_request(anon, data)
+        assert got == status
+        jsonschema.validate(
+            body, schema(post["responses"][str(status)]["content"]["application/json"])
+        )
 
 
 async def test_only_a_slow_salted_hash_of_the_secret_is_stored(

@@ -154,6 +154,14 @@ async def test_wrong_content_type_is_415(client: Client, db: asyncpg.Connection)
     assert await db.fetchval("SELECT count(*) FROM events") == 0
 
 
+async def test_a_content_type_too_deeply_nested_to_parse_is_415(client: Client) -> None:
+    # Each "(" opens a comment the standard library's parser recurses into.
+    nested = "application/json" + "(" * 1_000
+    for path in [*WRONG_TYPE, "/v1/players/p-1/kyc/documents"]:
+        resp = await client.post(path, data=b"{}", headers={"Content-Type": nested})
+        assert (await problem(resp, 415))["field"] == "Content-Type", path
+
+
 async def test_a_body_without_content_type_is_taken_as_json(client: Client) -> None:
     for path, body in [
         ("/v1/events", event("deposit")),

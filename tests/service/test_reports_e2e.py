@@ -265,3 +265,17 @@ async def test_a_bad_run_request_names_its_field(
     resp = await service.post("/v1/reports/runs", json=body)
     assert resp.status == 422
     assert field in msgspec.json.encode(await resp.json()).decode()
+
+
+async def test_a_run_request_that_is_not_json_gets_a_documented_status(client: Client) -> None:
+    doc = await (await client.get("/openapi.json")).json()
+    documented = doc["paths"]["/v1/reports/runs"]["post"]["responses"]
+    for data, content_type, status in [
+        (b"{", "application/json", 400),
+        (b"market=MGA", "text/plain", 415),
+    ]:
+        resp = await client.post(
+            "/v1/reports/runs", data=data, headers={"Content-Type": content_type}
+        )
+        assert resp.status == status, await resp.text()
+        assert str(status) in documented

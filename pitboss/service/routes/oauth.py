@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
 import msgspec
@@ -36,6 +36,16 @@ class TokenOut(msgspec.Struct, kw_only=True):
     token_type: str
     expires_in: int
     scope: str  # the roles granted, space-separated
+
+
+class TokenForm(msgspec.Struct, kw_only=True):
+    """What the form may hold (for the OpenAPI document; `_token` reads the form itself).
+    The client's id and secret come here or by HTTP Basic."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None  # the roles wanted, space-separated; default: all it holds
 
 
 class OAuthErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -109,7 +119,8 @@ def _scope(requested: str | None, held: tuple[str, ...]) -> tuple[str, ...]:
     "POST", "/oauth2/token",
     summary="A token for a client (client_credentials; id and secret by HTTP Basic or in "
     "the form; optional scope: the roles wanted). Errors are RFC 6749 bodies.",
-    tag="access", response=TokenOut, roles=roles.PUBLIC,
+    tag="access", body=TokenForm, body_media=_FORM, response=TokenOut, errors=(400, 401, 503),
+    error_body=OAuthErrorBody, roles=roles.PUBLIC,
 )  # fmt: skip
 async def token(request: web.Request) -> web.Response:
     try:

@@ -96,7 +96,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 @ROUTES.add(
     "POST", "/v1/reports/runs", summary="Generate a market's report for a period now",
-    tag="reports", body=RunIn, response=RunDetail, status=201, errors=(409, 422),
+    tag="reports", body=RunIn, response=RunDetail, status=201, errors=(400, 409, 415, 422),
     roles=(roles.COMPLIANCE_OFFICER,),
 )  # fmt: skip
 async def run_now(request: web.Request) -> web.Response:
