@@ -339,6 +339,11 @@ class Route:
     content_type: str = "application/json"
     # The roles that may call it (regapi.auth.roles); empty: public, no token.
     roles: tuple[str, ...] = ()
+    # JSON Schema keywords for a path or query parameter beyond its type (`enum`,
+    # `pattern`), so that the document says which values the route takes.
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Other media types the 2xx answer may come as (a string body), e.g. NDJSON.
+    also: tuple[str, ...] = ()
     # The media type `body` comes in (a form for OAuth2's token endpoint), and the type of
     # error bodies where they are not problem+json (OAuth2's RFC 6749 JSON bodies).
     body_media: str = "application/json"

@@ -78,9 +78,10 @@ def document(
             "responses": {},
         }
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", **r.params.get(name, {})}}
             for name in _PARAM.findall(r.path)
-        ]
+        ]  # fmt: skip
         for name, (kind, doc) in r.query.items():
             params.append(
                 {
@@ -88,7 +89,7 @@ def document(
                     "in": "query",
                     "required": False,
                     "description": doc,
-                    "schema": {"type": _PY_TYPES.get(kind, "string")},
+                    "schema": {"type": _PY_TYPES.get(kind, "string"), **r.params.get(name, {})},
                 }
             )
         for name, doc in r.headers.items():
@@ -117,6 +118,8 @@ def document(
             ok["content"] = {r.content_type: {"schema": schema_of[id(r.response)]}}
         elif r.content_type != "application/json":
             ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
+        for media in r.also:
+            ok.setdefault("content", {})[media] = {"schema": {"type": "string"}}
         op["responses"][str(r.status)] = ok
         # Who may call it: a token with one of its roles (RFC 6750), or nothing (public).
         op["security"] = [{"oauth2": list(r.roles)}] if r.roles else []

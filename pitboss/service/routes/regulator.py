@@ -18,6 +18,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from dsl.vocabulary import MARKETS
 from pitboss.service.auth import PRINCIPAL
 from pitboss.service.http import (
     ERROR_MAP,
@@ -177,6 +178,12 @@ def sub_app(table: Routes, *, middlewares: tuple[Any, ...] = ()) -> web.Applicat
 
 # --- reports ------------------------------------------------------------------------
 
+# What a period looks like (regapi.periods), for the document.
+_PERIOD: Final = {
+    "pattern": "^(daily/[0-9]{4}-[0-9]{2}-[0-9]{2}|weekly/[0-9]{4}-W[0-9]{2}"
+    "|monthly/[0-9]{4}-[0-9]{2})$"
+}
+
 
 class ReportFileOut(ReportFile, kw_only=True):
     url: str  # where to download it
@@ -204,7 +211,8 @@ def _market(request: web.Request) -> str | None:
             summary="The report files generated for a period "
                     "(daily/2026-11-20, weekly/2026-W47, monthly/2026-11)",
             tag="regulator", response=ReportList, errors=(401, 403, 422), roles=ROLES,
-            query={"market": (str, "only this market's files")})  # fmt: skip
+            query={"market": (str, "only this market's files")},
+            params={"period": _PERIOD, "market": {"enum": sorted(MARKETS)}})  # fmt: skip
 async def regulator_reports(request: web.Request) -> web.Response:
     period = _period(request)
     market = _market(request)
@@ -241,7 +249,8 @@ async def regulator_signing_keys(request: web.Request) -> web.Response:
 
 @ROUTES.add("GET", "/reports/{period:[^/]+/[^/]+}/{file}", summary="Download a report file",
             tag="regulator", errors=(401, 403, 404, 422), roles=ROLES,
-            content_type="application/octet-stream")  # fmt: skip
+            content_type="application/octet-stream",
+            params={"file": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"}})  # fmt: skip
 async def regulator_report_file(request: web.Request) -> web.StreamResponse:
     period = _period(request)
     name = request.match_info["file"]
@@ -313,7 +322,9 @@ def _player_param(request: web.Request) -> str | None:
                    "limit": (int, f"page size 1..{logs.MAX_LIMIT} (default {logs.DEFAULT_LIMIT}); "
                                   "with ndjson, at most this many rows (default all)"),
                    "format": (str, "json (default) or ndjson; or send Accept: "
-                                   "application/x-ndjson")})  # fmt: skip
+                                   "application/x-ndjson")},
+            params={"type": {"enum": list(logs.LOG_TYPES)}, "format": {"enum": ["json", "ndjson"]}},
+            also=(NDJSON,))  # fmt: skip
 async def regulator_log(request: web.Request) -> web.StreamResponse:
     kind = logs.log_type(request.match_info["type"])
     start, end = logs.time_range(request.query.get("from"), request.query.get("to"))
@@ -428,7 +439,8 @@ class History(msgspec.Struct, kw_only=True):
                                      "RFC 6902 diff of each change",
             tag="regulator", response=History, errors=(401, 403, 404, 422), roles=ROLES,
             query={"entity": (str, " | ".join(AUDITED)),
-                   "id": (str, "the entity's id")})  # fmt: skip
+                   "id": (str, "the entity's id")},
+            params={"entity": {"enum": list(AUDITED)}})  # fmt: skip
 async def regulator_audit(request: web.Request) -> web.Response:
     entity = request.query.get("entity")
     if entity not in AUDITED:
