@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import asyncpg
 import msgspec
 import pytest
 
 from regapi.auth import roles
-from tests.service.conftest import PACK, REPO, pg_server, with_database
+from tests.service.conftest import PACK, REPO, pg_server, run_sql, with_database
 
 __all__ = ["pg_server"]  # fixtures
 
@@ -42,14 +41,6 @@ class Served:
 
     def log_tail(self, chars: int = 6_000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _free_port() -> int:
@@ -90,7 +81,7 @@ def served(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     name = "pitboss_c_" + uuid.uuid4().hex[:12]
     names = (name, name + "_sandbox")
     for n in names:
-        asyncio.run(_admin(pg_server, f'CREATE DATABASE "{n}"'))
+        asyncio.run(run_sql(pg_server, f'CREATE DATABASE "{n}"'))
     folder = tmp_path_factory.mktemp("served")
     env = {
         **os.environ,
@@ -127,4 +118,4 @@ def served(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 proc.wait()
         out.close()
         for n in names:
-            asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
+            asyncio.run(run_sql(pg_server, f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))

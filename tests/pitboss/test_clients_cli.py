@@ -16,15 +16,7 @@ import asyncpg
 import pytest
 
 from pitboss import cli
-from tests.service.conftest import DEFAULT_URL, with_database
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from tests.service.conftest import DEFAULT_URL, run_sql, with_database
 
 
 async def _fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -41,13 +33,13 @@ def database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[st
     """A new, empty database in DATABASE_URL (and a KEK file path of the test's own)."""
     server = os.environ.get("PITBOSS_TEST_DATABASE_URL", DEFAULT_URL)
     name = "pitboss_t_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(run_sql(server, f'CREATE DATABASE "{name}"'))
     url = with_database(server, name)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("PITBOSS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PITBOSS_SIGNING_KEK_FILE", str(tmp_path / "secrets" / "signing.kek"))
     yield url
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(run_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

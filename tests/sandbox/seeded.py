@@ -20,7 +20,7 @@ import pytest
 
 from pitboss.service import sandbox
 from pitboss.service.settings import Settings
-from tests.service.conftest import with_database
+from tests.service.conftest import run_sql, with_database
 
 # Small, so the session's one seed takes seconds; big enough for alerts in every market.
 PLAYERS = 120
@@ -31,14 +31,6 @@ DAYS = 21
 class Template:
     database: str  # the seeded database's name, copied per test
     home: Path  # the sandbox's keys for it
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +56,7 @@ def sandbox_template(
 
     asyncio.run(seed())
     yield Template(database=name, home=sandbox.home(settings))
-    asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(run_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ async def sandbox_settings(
 ) -> AsyncIterator[Settings]:
     """The test's settings with the sandbox on, over a fresh copy of the seeded database."""
     name = "pitboss_sbx_t_" + uuid.uuid4().hex[:10]
-    await _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{sandbox_template.database}"')
+    await run_sql(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{sandbox_template.database}"')
     shutil.copytree(sandbox_template.home, sandbox.home(settings))
     yield replace(
         settings,
@@ -82,4 +74,17 @@ async def sandbox_settings(
         sandbox_players=PLAYERS,
         sandbox_days=DAYS,
     )
-    await _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await run_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def player_with_a_case(settings: Settings) -> str:
+    """A seeded player with a profile, transactions, an alert and a case."""
+    conn = await asyncpg.connect(settings.sandbox_database_url)
+    try:
+        player_id: str = await conn.fetchval(
+            "SELECT c.subject_id FROM cases c JOIN players p ON p.player_id = c.subject_id "
+            "WHERE c.subject_kind = 'player' ORDER BY c.id LIMIT 1"
+        )
+        return player_id
+    finally:
+        await conn.close()

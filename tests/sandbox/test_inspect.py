@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -46,7 +45,7 @@ from tests.sandbox.live_data import (
     regulator_client,
     settings,
 )
-from tests.sandbox.seeded import sandbox_settings, sandbox_template
+from tests.sandbox.seeded import player_with_a_case, sandbox_settings, sandbox_template
 from tests.service.certs import INSPECTOR, Pki, make_pki
 from tests.service.conftest import REPO, database_url, pg_server
 from tests.service.serving import Client, authorize, serve
@@ -365,14 +364,7 @@ async def test_the_callback_receiver_checks_what_a_receiver_must() -> None:
 
 
 async def test_every_step_passes_against_the_sandbox(sandbox_settings: Settings) -> None:
-    conn = await asyncpg.connect(sandbox_settings.sandbox_database_url)
-    try:
-        player_id: str = await conn.fetchval(
-            "SELECT c.subject_id FROM cases c JOIN players p ON p.player_id = c.subject_id "
-            "WHERE c.subject_kind = 'player' ORDER BY c.id LIMIT 1"
-        )
-    finally:
-        await conn.close()
+    player_id = await player_with_a_case(sandbox_settings)
     async with serve(sandbox_settings) as service:
         client_id, secret = await live_data.regulator_client(service, role="sandbox")
         url = str(service.make_url("")).rstrip("/")

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-import asyncpg
 import pytest
 from aiohttp import web
 from pact import Verifier
@@ -35,7 +34,7 @@ from regapi.auth import roles
 from tests.sandbox import live_data
 from tests.sandbox import regulator_contract as contract
 from tests.sandbox.live_data import settings
-from tests.sandbox.seeded import sandbox_settings, sandbox_template
+from tests.sandbox.seeded import player_with_a_case, sandbox_settings, sandbox_template
 from tests.service.conftest import database_url, pg_server
 from tests.service.receivers import Receiver, eventually, http_receiver
 from tests.service.serving import Client, serve
@@ -297,15 +296,7 @@ async def test_a_contract_the_service_does_not_honour_fails_verification(
 async def test_the_sandbox_honours_the_same_contract(
     sandbox_settings: Settings, receiver: Receiver
 ) -> None:
-    conn = await asyncpg.connect(sandbox_settings.sandbox_database_url)
-    try:
-        # A seeded player with a profile, transactions, an alert and a case.
-        player_id: str = await conn.fetchval(
-            "SELECT c.subject_id FROM cases c JOIN players p ON p.player_id = c.subject_id "
-            "WHERE c.subject_kind = 'player' ORDER BY c.id LIMIT 1"
-        )
-    finally:
-        await conn.close()
+    player_id = await player_with_a_case(sandbox_settings)
 
     def seeded(**values: str) -> StateHandler:
         async def handler(params: dict[str, Any]) -> dict[str, str]:

@@ -70,6 +70,15 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
+async def run_sql(server: str, sql: str) -> None:
+    """One statement on its own connection (CREATE / DROP DATABASE cannot share one)."""
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
