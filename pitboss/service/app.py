@@ -8,7 +8,7 @@ then the background tasks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import msgspec
 import structlog
@@ -87,6 +87,11 @@ def all_routes() -> list[object]:
     return [r for table in ROUTE_MODULES for r in table.routes]
 
 
+def _empty(slots: Iterable[DataSlot]) -> None:
+    for slot in slots:
+        slot.data = None
+
+
 def make_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     subs = mounted(settings)
@@ -145,9 +150,9 @@ def make_app(settings: Settings) -> web.Application:
                 on_commit=lambda ids: notifier.wake(),
             )
             policies_.ingestor = ingestor
-            # Stopped in the reverse order: the report workers, the request worker, the
-            # notifier, and the ingestor last of the workers but before the notifier has
-            # gone (its last commits may queue notifications).
+            # Stopped in the reverse order: the sandbox, the report workers, the request
+            # worker, the ingestor, and the notifier after it (the ingestor's last commits
+            # may queue notifications).
             await notifier.start()
             stack.push_async_callback(notifier.stop)
             await ingestor.start()
@@ -166,6 +171,8 @@ def make_app(settings: Settings) -> web.Application:
             if settings.sandbox:
                 play = await stack.enter_async_context(sandbox.running(settings, url))
                 slots[sandbox.REGULATOR_PREFIX].data = slots[sandbox.WEBHOOK_PREFIX].data = play
+            # First thing on the way out: regulator requests get 503, not a closing pool.
+            stack.callback(_empty, slots.values())
             app[SERVICE] = Service(
                 settings=settings,
                 metrics=metrics,
