@@ -25,6 +25,7 @@ from msgspec import Meta
 from regapi import logs
 from regapi.logs import LogQuery, LogType
 from regapi.player import PlayerView
+from regapi.reports.render_csv import neutralise
 from regapi.store import logs as log_store
 
 RequestType: TypeAlias = Literal[
@@ -174,11 +175,12 @@ async def prepare(
 
 
 def _cell(value: object) -> str:
-    """A value as a CSV cell: text as is, times in RFC 3339, anything else as JSON."""
+    """A value as a CSV cell: text as is (but never as a formula a spreadsheet would run),
+    times in RFC 3339, anything else as JSON (so a negative number stays a number)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return neutralise(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, msgspec.Raw):
