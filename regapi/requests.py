@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, TypeAlias
+from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -94,9 +95,26 @@ def parameters(kind: RequestType, given: dict[str, Any]) -> Parameters:
     return parsed
 
 
-def check_callback(url: str) -> None:
+def check_callback(url: str, allowed_hosts: Sequence[str] = ()) -> None:
+    """An http(s) URL, and when `allowed_hosts` is given, to one of them: a host name, or
+    `*.example.org` for any name under it. The allow-list keeps a regulator's client (or
+    whoever holds its credentials) from making the service call into its own network."""
     if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
         raise RequestError("must be an http:// or https:// URL", field="callback_url")
+    if not allowed_hosts:
+        return
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        raise RequestError("not a URL with a host", field="callback_url") from None
+    for allowed in allowed_hosts:
+        allowed = allowed.lower()
+        if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
+            return
+    raise RequestError(
+        f"{host!r} is not a host callbacks may go to; ask the operator to allow it",
+        field="callback_url",
+    )
 
 
 # --- the file -------------------------------------------------------------------------

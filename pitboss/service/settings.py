@@ -97,6 +97,8 @@ class Settings:
     # one request's file may hold, and how deliveries are retried (as notifications are).
     regulator_callback_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     regulator_request_max_rows: int = 100_000
+    # Hosts regulators' callbacks may go to (`*.example.org` for a domain); empty: any.
+    regulator_callback_hosts: tuple[str, ...] = ()
     regulator_callback_max_attempts: int = 8
     regulator_callback_backoff_s: float = 5.0
     regulator_callback_backoff_max_s: float = 3_600.0
@@ -234,6 +236,12 @@ class Settings:
                 "regulator_callback_backoff_max_s: must not be less than "
                 "regulator_callback_backoff_s"
             )
+        for host in self.regulator_callback_hosts:
+            name = host.removeprefix("*.")
+            if not name or "*" in name or "/" in name or ":" in name or name != name.strip():
+                raise SettingsError(
+                    f"regulator_callback_hosts: {host!r} is not a host name or *.domain"
+                )
         for client, secret in self.regulator_callback_secrets.items():
             if not client or len(secret) < 16:
                 raise SettingsError(
@@ -361,6 +369,11 @@ class Settings:
             )
         variables["regulator_callback_secrets"] = "PITBOSS_REGULATOR_CALLBACK_SECRETS"
         number("PITBOSS_REGULATOR_REQUEST_MAX_ROWS", "regulator_request_max_rows")
+        variables["regulator_callback_hosts"] = "PITBOSS_REGULATOR_CALLBACK_HOSTS"
+        if env.get("PITBOSS_REGULATOR_CALLBACK_HOSTS"):
+            values["regulator_callback_hosts"] = tuple(
+                h.strip() for h in env["PITBOSS_REGULATOR_CALLBACK_HOSTS"].split(",") if h.strip()
+            )
         number("PITBOSS_REGULATOR_CALLBACK_MAX_ATTEMPTS", "regulator_callback_max_attempts")
         for key, name in (("PITBOSS_REPORT_SCHEDULE", "report_schedule"),
                           ("PITBOSS_SANDBOX", "sandbox")):  # fmt: skip

@@ -20,6 +20,7 @@ from pitboss.service.settings import Settings, SettingsError
 from tests.service.conftest import event
 from tests.service.receivers import Received, Receiver, eventually
 from tests.service.regulators import LARGE, REGULATOR, Client, regulator, sar_case, send
+from tests.service.serving import serve
 
 SECRET = "regulator-callback-secret-0123"
 MAX_ROWS = 5
@@ -313,3 +314,24 @@ async def _async(value: Any) -> Any:
 async def _delivered(client: Client, request_id: str) -> dict[str, Any] | None:
     found = await status_of(client, request_id)
     return found if found["state"] == "delivered" else None
+
+
+async def test_callbacks_go_only_to_allowed_hosts_when_a_list_is_set(settings: Settings) -> None:
+    allowed = dataclasses.replace(settings, regulator_callback_hosts=("*.regulator.example",))
+    body = {
+        "type": "alerts",
+        "callback_url": "http://169.254.169.254/latest/meta-data",
+        "parameters": {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"},
+    }
+    async with serve(allowed) as c:
+        answer = await ask(c, body, 422)
+        assert answer["field"] == "callback_url"
+        assert "169.254.169.254" in answer["detail"]
+        await ask(c, body | {"callback_url": "https://files.regulator.example/in"})
+
+
+def test_callback_hosts_from_the_environment() -> None:
+    found = Settings.from_env({"PITBOSS_REGULATOR_CALLBACK_HOSTS": "a.example, *.b.example"})
+    assert found.regulator_callback_hosts == ("a.example", "*.b.example")
+    with pytest.raises(SettingsError, match=r"PITBOSS_REGULATOR_CALLBACK_HOSTS: .*'http://x'"):
+        Settings.from_env({"PITBOSS_REGULATOR_CALLBACK_HOSTS": "http://x"})

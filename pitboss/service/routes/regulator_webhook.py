@@ -63,7 +63,9 @@ async def _known_player(request: web.Request, player_id: str) -> bool:
 async def create_request(request: web.Request) -> web.Response:
     body = await read_body(request, RequestIn)
     checked = requests.parameters(body.type, body.parameters)
-    requests.check_callback(body.callback_url)
+    requests.check_callback(
+        body.callback_url, request.config_dict[SERVICE].settings.regulator_callback_hosts
+    )
     who = principal_of(request)
     client_id = who.client_id if who else "anonymous"
     service = request.config_dict[SERVICE]
