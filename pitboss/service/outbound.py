@@ -8,6 +8,7 @@ them, so a receiver checks ours as we check theirs.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import contextlib
@@ -81,7 +82,7 @@ async def post_signed(
             raise SendError(f"HTTP {resp.status}" + (f": {said}" if said else ""))
 
 
-class OutboxWorker:
+class OutboxWorker(abc.ABC):
     """A background task working an outbox table: woken when something is queued, polling
     anyway (rows queued by another process, or left from before a restart), with one HTTP
     session for its sends. Subclasses say what one round does and when a row is next due."""
@@ -129,13 +130,13 @@ class OutboxWorker:
         """Look at the outbox now (something was just queued)."""
         self._wake.set()
 
+    @abc.abstractmethod
     async def _round(self) -> bool:
         """Work one batch; True if there may be more due right now."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _due_in(self, conn: asyncpg.Connection) -> float | None:
         """Seconds until the next row is due, None if none waits."""
-        raise NotImplementedError
 
     async def _run(self) -> None:
         poll = self._poll_s

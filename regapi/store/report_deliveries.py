@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from regapi.periods import Period
+from regapi.store import reports
 from regapi.store.reports import ReportFile
 
 _ENCODER = msgspec.json.Encoder()
@@ -255,30 +256,9 @@ async def _run(conn: asyncpg.Connection, run_id: int) -> tuple[str, Period, list
 async def files_of(conn: asyncpg.Connection, run_id: int) -> list[ReportFile]:
     """A run's stored files as listed (no content), in the run's order."""
     market, period, names = await _run(conn, run_id)
-    rows = await conn.fetch(
-        """SELECT id, name, market, period_kind, period_start, format, size, sha256,
-                  generated_at
-           FROM report_files
-           WHERE period_kind = $1 AND period_start = $2 AND name = ANY($3::text[])""",
-        period.kind,
-        period.start,
-        names,
-    )
-    found = {r["name"]: r for r in rows if r["market"] == market}
+    found = await reports.named(conn, period, names, market=market)
     _all_there(run_id, names, found)
-    return [
-        ReportFile(
-            id=r["id"],
-            name=r["name"],
-            market=r["market"],
-            period=str(period),
-            format=r["format"],
-            size=r["size"],
-            sha256=r["sha256"],
-            generated_at=r["generated_at"],
-        )
-        for r in (found[n] for n in names)
-    ]
+    return [found[n] for n in names]
 
 
 async def contents_of(

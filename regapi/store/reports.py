@@ -144,6 +144,21 @@ async def find(conn: asyncpg.Connection, period: Period, name: str) -> ReportFil
     return None if r is None else _file(r)
 
 
+async def named(
+    conn: asyncpg.Connection, period: Period, names: list[str], *, market: str
+) -> dict[str, ReportFile]:
+    """The files of `market` for `period` among `names`, by name (absent ones left out)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM report_files "
+        "WHERE period_kind = $1 AND period_start = $2 AND name = ANY($3::text[]) AND market = $4",
+        period.kind,
+        period.start,
+        names,
+        market,
+    )
+    return {r["name"]: _file(r) for r in rows}
+
+
 async def content(
     conn: asyncpg.Connection, file_id: int, *, chunk: int = CHUNK
 ) -> AsyncIterator[bytes]:

@@ -7,17 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from pitboss.service import database
+from tests.service.conftest import pg_server
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "load"))
@@ -31,7 +28,7 @@ from sla_verdicts import (  # noqa: E402
     verdicts,
 )
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+__all__ = ["pg_server"]  # the fixture: a PostgreSQL the run may create its database on
 RULE = "regulator: every query within 30 s, none failed"
 BUDGET = "regulator: p99 ≤ 1 s"
 INGEST = "ingest: p99 ≤ 25 ms at 1,000 rps"
@@ -158,27 +155,6 @@ def test_an_undelivered_callback_fails() -> None:
 # --- a tiny run against a real service ----------------------------------------------------
 
 
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL where the run may create its database (as tests/service finds one)."""
-    url = os.environ.get("PITBOSS_TEST_DATABASE_URL", DEFAULT_URL)
-    if _reachable(url):
-        yield url
-        return
-    server = database.embedded_server(tmp_path_factory.mktemp("pg"), stop_at_exit=True)
-    yield server.get_uri()
-    server.cleanup()
-
-
 async def _databases(url: str) -> set[str]:
     conn = await asyncpg.connect(url)
     try:
@@ -188,7 +164,7 @@ async def _databases(url: str) -> set[str]:
 
 
 @pytest.mark.load
-def test_a_tiny_run_measures_every_route_and_judges_it(server_url: str, tmp_path: Path) -> None:
+def test_a_tiny_run_measures_every_route_and_judges_it(pg_server: str, tmp_path: Path) -> None:
     out = tmp_path / "sla.json"
     run = subprocess.run(
         [
@@ -212,7 +188,7 @@ def test_a_tiny_run_measures_every_route_and_judges_it(server_url: str, tmp_path
             str(out),
         ],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": server_url},
+        env={**os.environ, "DATABASE_URL": pg_server},
         capture_output=True,
         text=True,
         timeout=300,
@@ -241,4 +217,4 @@ def test_a_tiny_run_measures_every_route_and_judges_it(server_url: str, tmp_path
         assert route in run.stdout
     assert "p99 ms" in run.stdout
     # The database is dropped at the end.
-    assert report["database"] not in asyncio.run(_databases(server_url))
+    assert report["database"] not in asyncio.run(_databases(pg_server))

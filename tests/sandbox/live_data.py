@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pitboss.service.settings import Settings, WebhookProvider
+from pitboss.service.settings import Settings
 from regapi.auth import clients, roles
-from tests.service.conftest import KYC_SECRET, PACK, PSP_SECRET, event
+from tests.service.conftest import base_settings, event
 from tests.service.serving import Client, service_of
 
 CALLBACK_SECRET = "regulator-callback-secret-0123"
@@ -32,16 +32,8 @@ LARGE = 1_500_000  # 15,000 EUR: fires aml_core's large_transaction on its own
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The service's settings: as tests/service's, with a callback secret for every
     client and quick request delivery."""
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        policy_dir=PACK,
-        webhook_providers=(
-            WebhookProvider(name="acmepay", kind="psp", secret=PSP_SECRET),
-            WebhookProvider(name="idcheck", kind="kyc", secret=KYC_SECRET),
-        ),
-        log_json=False,
-        report_schedule=False,
+    return dataclasses.replace(
+        base_settings(database_url, tmp_path),
         regulator_callback_secrets={"*": CALLBACK_SECRET},
         regulator_callback_max_attempts=3,
         regulator_callback_backoff_s=0.05,

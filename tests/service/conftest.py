@@ -101,8 +101,9 @@ async def database_url(pg_server: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def base_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The service's settings in tests: the test's database and folder, the shipped pack,
+    two webhook providers, console logs."""
     return Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
@@ -115,6 +116,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # The report schedule is tested on its own (tests/service/test_report_schedule.py).
         report_schedule=False,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return base_settings(database_url, tmp_path)
 
 
 @pytest.fixture
